@@ -1,0 +1,2 @@
+//! The HTTPS client agents and resolvers use to reach ward-collector: pinned CA, client certificate.
+#![deny(missing_docs)]

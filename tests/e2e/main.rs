@@ -1,0 +1,3 @@
+//! End-to-end tests: the real programs, started as a technician would start them.
+
+mod cli;
