@@ -28,4 +28,17 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Read lines on standard input and print the safeguarding matches in each as JSON, one object per line.
+    Scan(ScanArgs),
+}
+
+/// `ward-agent scan`.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// Wordlist folder (default: the installed wordlists).
+    #[arg(long, value_name = "DIR")]
+    pub wordlists: Option<PathBuf>,
+    /// Report only matches of at least this severity (1-5).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub min_severity: u8,
 }

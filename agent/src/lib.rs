@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod scan;
 
 use anyhow::Context;
 
@@ -23,6 +24,7 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(run(config))
         }
+        cli::Command::Scan(args) => scan::run(args),
     }
 }
 
