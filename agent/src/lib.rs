@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod scan;
+pub mod source;
 
 use anyhow::Context;
 

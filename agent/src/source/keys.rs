@@ -1,0 +1,274 @@
+//! Keys as the text assembler understands them, and the translation from X11 keysyms.
+//!
+//! Only what changes typed text matters: a character, or an editing key that removes text or makes the
+//! cursor position unknown. Everything else (function keys, media keys) is [`Key::Other`].
+
+/// A translated key press.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// A printable character, with shift, caps lock and AltGr applied.
+    Char(char),
+    /// Removes the character before the cursor.
+    Backspace,
+    /// Removes the character after the cursor (a no-op at the end of typed text).
+    Delete,
+    /// Ends a line or sends a message.
+    Enter,
+    /// Moves to another field.
+    Tab,
+    /// Cancels.
+    Escape,
+    /// Arrow keys, Home, End, Page Up/Down: the cursor is somewhere else now.
+    Navigate,
+    /// A key pressed with Control, Alt or Super held: a shortcut (paste, select all, undo), not text.
+    Shortcut,
+    /// A modifier on its own (Shift, Control, Caps Lock).
+    Modifier,
+    /// Anything else (function keys, media keys).
+    Other,
+}
+
+/// Which modifiers are held (or locked), as tracked by a source from key presses and releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Modifiers {
+    /// Shift is held.
+    pub shift: bool,
+    /// Caps Lock is on.
+    pub caps_lock: bool,
+    /// Control is held.
+    pub control: bool,
+    /// Alt (left) or Super is held.
+    pub alt: bool,
+    /// AltGr (ISO level 3 shift) is held.
+    pub altgr: bool,
+}
+
+/// X11 keysym values this module needs (from X11/keysymdef.h).
+pub mod keysym {
+    #![allow(missing_docs)]
+    pub const BACKSPACE: u32 = 0xff08;
+    pub const TAB: u32 = 0xff09;
+    pub const ISO_LEFT_TAB: u32 = 0xfe20;
+    pub const RETURN: u32 = 0xff0d;
+    pub const KP_ENTER: u32 = 0xff8d;
+    pub const ESCAPE: u32 = 0xff1b;
+    pub const DELETE: u32 = 0xffff;
+    pub const KP_DELETE: u32 = 0xff9f;
+    pub const HOME: u32 = 0xff50;
+    pub const END: u32 = 0xff57;
+    pub const SHIFT_L: u32 = 0xffe1;
+    pub const SHIFT_R: u32 = 0xffe2;
+    pub const CONTROL_L: u32 = 0xffe3;
+    pub const CONTROL_R: u32 = 0xffe4;
+    pub const CAPS_LOCK: u32 = 0xffe5;
+    pub const META_L: u32 = 0xffe7;
+    pub const ALT_L: u32 = 0xffe9;
+    pub const ALT_R: u32 = 0xffea;
+    pub const SUPER_L: u32 = 0xffeb;
+    pub const SUPER_R: u32 = 0xffec;
+    pub const ISO_LEVEL3_SHIFT: u32 = 0xfe03;
+    pub const MODE_SWITCH: u32 = 0xff7e;
+    pub const KP_SPACE: u32 = 0xff80;
+    pub const KP_0: u32 = 0xffb0;
+    pub const KP_9: u32 = 0xffb9;
+}
+
+/// What a modifier keysym does to the tracked state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModifierKey {
+    /// Shift (held).
+    Shift,
+    /// Caps Lock (toggles on press).
+    CapsLock,
+    /// Control (held).
+    Control,
+    /// Alt, Meta or Super (held).
+    Alt,
+    /// AltGr / ISO level 3 (held).
+    AltGr,
+}
+
+/// The modifier a keysym is, if it is one.
+pub fn modifier_of(sym: u32) -> Option<ModifierKey> {
+    use keysym::*;
+    Some(match sym {
+        SHIFT_L | SHIFT_R => ModifierKey::Shift,
+        CAPS_LOCK => ModifierKey::CapsLock,
+        CONTROL_L | CONTROL_R => ModifierKey::Control,
+        META_L | ALT_L | SUPER_L | SUPER_R => ModifierKey::Alt,
+        // Right Alt is AltGr on most European layouts; either way it never types a shortcut alone.
+        ALT_R | ISO_LEVEL3_SHIFT | MODE_SWITCH => ModifierKey::AltGr,
+        _ => return None,
+    })
+}
+
+impl Modifiers {
+    /// Updates the state for a modifier key going down (`pressed`) or up.
+    pub fn apply(&mut self, key: ModifierKey, pressed: bool) {
+        match key {
+            ModifierKey::Shift => self.shift = pressed,
+            ModifierKey::CapsLock => {
+                if pressed {
+                    self.caps_lock = !self.caps_lock;
+                }
+            }
+            ModifierKey::Control => self.control = pressed,
+            ModifierKey::Alt => self.alt = pressed,
+            ModifierKey::AltGr => self.altgr = pressed,
+        }
+    }
+}
+
+/// The Unicode character a keysym types, if it is a printable one.
+pub fn keysym_char(sym: u32) -> Option<char> {
+    match sym {
+        // Latin-1 keysyms are their own code points.
+        0x20..=0x7e | 0xa0..=0xff => char::from_u32(sym),
+        // Directly encoded Unicode keysyms.
+        0x0100_0000..=0x0110_ffff => char::from_u32(sym - 0x0100_0000).filter(|c| !c.is_control()),
+        keysym::KP_SPACE => Some(' '),
+        keysym::KP_0..=keysym::KP_9 => char::from_digit(sym - keysym::KP_0, 10),
+        0xffaa => Some('*'),
+        0xffab => Some('+'),
+        0xffad => Some('-'),
+        0xffae => Some('.'),
+        0xffaf => Some('/'),
+        _ => None,
+    }
+}
+
+/// Picks the keysym for a key from its row of the core keyboard mapping, given the modifiers.
+///
+/// The row is `[group1 level1, group1 level2, group2 level1, group2 level2, group1 level3, group1 level4]`
+/// as the X server presents XKB layouts through the core protocol; `0` is NoSymbol.
+pub fn pick_keysym(row: &[u32], mods: Modifiers) -> u32 {
+    let at = |i: usize| row.get(i).copied().unwrap_or(0);
+    let (lower, upper) = if mods.altgr && at(4) != 0 {
+        (at(4), at(5))
+    } else {
+        (at(0), at(1))
+    };
+    let shifted = if upper == 0 { lower } else { upper };
+    let sym = if mods.shift { shifted } else { lower };
+    if !mods.caps_lock {
+        return sym;
+    }
+    // Caps Lock shifts letters only, and Shift undoes it.
+    match (keysym_char(lower), keysym_char(shifted)) {
+        (Some(l), Some(_)) if l.is_alphabetic() => {
+            if mods.shift {
+                lower
+            } else {
+                shifted
+            }
+        }
+        _ => sym,
+    }
+}
+
+/// Translates a keysym typed with `mods` into a [`Key`].
+pub fn translate_keysym(sym: u32, mods: Modifiers) -> Key {
+    use keysym::*;
+    if modifier_of(sym).is_some() {
+        return Key::Modifier;
+    }
+    let editing = match sym {
+        BACKSPACE => Some(Key::Backspace),
+        DELETE | KP_DELETE => Some(Key::Delete),
+        RETURN | KP_ENTER => Some(Key::Enter),
+        TAB | ISO_LEFT_TAB => Some(Key::Tab),
+        ESCAPE => Some(Key::Escape),
+        // Home, Left, Up, Right, Down, Prior, Next, End, Begin and their keypad twins.
+        0xff50..=0xff58 | 0xff95..=0xff9d => Some(Key::Navigate),
+        _ => None,
+    };
+    if mods.control || mods.alt {
+        // Ctrl+Backspace and friends still edit, but by an unknown amount: treat as a shortcut.
+        return Key::Shortcut;
+    }
+    if let Some(key) = editing {
+        return key;
+    }
+    keysym_char(sym).map_or(Key::Other, Key::Char)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A_ROW: [u32; 2] = [0x61, 0x41]; // a A
+    const ONE_ROW: [u32; 2] = [0x31, 0x21]; // 1 !
+    const E_ROW_WITH_ALTGR: [u32; 6] = [0x65, 0x45, 0x65, 0x45, 0x20ac, 0xa2]; // e E e E € ¢
+
+    fn mods(shift: bool, caps: bool) -> Modifiers {
+        Modifiers {
+            shift,
+            caps_lock: caps,
+            ..Modifiers::default()
+        }
+    }
+
+    fn check(row: &[u32], m: Modifiers, expected: Key) {
+        assert_eq!(
+            translate_keysym(pick_keysym(row, m), m),
+            expected,
+            "{row:x?} {m:?}"
+        );
+    }
+
+    #[test]
+    fn shift_and_caps_lock_apply_to_letters() {
+        check(&A_ROW, mods(false, false), Key::Char('a'));
+        check(&A_ROW, mods(true, false), Key::Char('A'));
+        check(&A_ROW, mods(false, true), Key::Char('A'));
+        check(&A_ROW, mods(true, true), Key::Char('a'));
+    }
+
+    #[test]
+    fn caps_lock_leaves_digits_alone() {
+        check(&ONE_ROW, mods(false, true), Key::Char('1'));
+        check(&ONE_ROW, mods(true, true), Key::Char('!'));
+    }
+
+    #[test]
+    fn altgr_reaches_level_three() {
+        let m = Modifiers {
+            altgr: true,
+            ..Modifiers::default()
+        };
+        check(&E_ROW_WITH_ALTGR, m, Key::Char('€'));
+    }
+
+    #[test]
+    fn control_makes_a_shortcut() {
+        let m = Modifiers {
+            control: true,
+            ..Modifiers::default()
+        };
+        check(&A_ROW, m, Key::Shortcut);
+        check(&[keysym::BACKSPACE], m, Key::Shortcut);
+    }
+
+    #[test]
+    fn editing_keys_translate() {
+        let m = Modifiers::default();
+        check(&[keysym::BACKSPACE], m, Key::Backspace);
+        check(&[keysym::RETURN], m, Key::Enter);
+        check(&[keysym::DELETE], m, Key::Delete);
+        check(&[0xff51], m, Key::Navigate);
+        check(&[keysym::SHIFT_L], m, Key::Modifier);
+        check(&[0xffbe], m, Key::Other); // F1
+        check(&[0x20], m, Key::Char(' '));
+        check(&[0x0100_0142], m, Key::Char('ł'));
+    }
+
+    #[test]
+    fn caps_lock_toggles_on_press_only() {
+        let mut m = Modifiers::default();
+        m.apply(ModifierKey::CapsLock, true);
+        m.apply(ModifierKey::CapsLock, false);
+        assert!(m.caps_lock);
+        m.apply(ModifierKey::CapsLock, true);
+        assert!(!m.caps_lock);
+    }
+}

@@ -1,0 +1,385 @@
+//! The Windows source: a low-level keyboard hook and the foreground window.
+//!
+//! The hook (`WH_KEYBOARD_LL`) sees every key press in the user's session; it translates the virtual
+//! key with the foreground thread's keyboard layout (`ToUnicodeEx`, told not to disturb dead-key state)
+//! and its own record of the modifiers. Foreground and title changes come from WinEvent hooks
+//! (`EVENT_SYSTEM_FOREGROUND`, `EVENT_OBJECT_NAMECHANGE`). Hooks need a message loop on the thread that
+//! installed them, so they run on a thread of their own and hand events over a channel.
+//!
+//! This runs in the user's session (the per-user helper); the Windows service part only spools and
+//! ships.
+
+use std::sync::mpsc;
+
+use windows::core::PWSTR;
+use windows::Win32::Foundation::{CloseHandle, HWND, LPARAM, LRESULT, WPARAM};
+use windows::Win32::System::Threading::{
+    OpenProcess, QueryFullProcessImageNameW, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
+};
+use windows::Win32::UI::Accessibility::{SetWinEventHook, HWINEVENTHOOK};
+use windows::Win32::UI::Input::KeyboardAndMouse::{GetKeyboardLayout, ToUnicodeEx};
+use windows::Win32::UI::WindowsAndMessaging::{
+    CallNextHookEx, DispatchMessageW, GetForegroundWindow, GetMessageW, GetWindowTextLengthW,
+    GetWindowTextW, GetWindowThreadProcessId, SetWindowsHookExW, TranslateMessage, KBDLLHOOKSTRUCT,
+    MSG, WH_KEYBOARD_LL, WM_KEYDOWN, WM_KEYUP, WM_SYSKEYDOWN, WM_SYSKEYUP,
+};
+
+use super::keys::{Key, ModifierKey, Modifiers};
+use super::{Source, SourceError, SourceEvent, WindowInfo};
+
+/// Virtual-key codes this module needs.
+pub mod vk {
+    #![allow(missing_docs)]
+    pub const BACK: u32 = 0x08;
+    pub const TAB: u32 = 0x09;
+    pub const RETURN: u32 = 0x0d;
+    pub const SHIFT: u32 = 0x10;
+    pub const CONTROL: u32 = 0x11;
+    pub const MENU: u32 = 0x12;
+    pub const CAPITAL: u32 = 0x14;
+    pub const ESCAPE: u32 = 0x1b;
+    pub const PRIOR: u32 = 0x21;
+    pub const DOWN: u32 = 0x28;
+    pub const DELETE: u32 = 0x2e;
+    pub const LWIN: u32 = 0x5b;
+    pub const RWIN: u32 = 0x5c;
+    pub const LSHIFT: u32 = 0xa0;
+    pub const RSHIFT: u32 = 0xa1;
+    pub const LCONTROL: u32 = 0xa2;
+    pub const RCONTROL: u32 = 0xa3;
+    pub const LMENU: u32 = 0xa4;
+    pub const RMENU: u32 = 0xa5;
+}
+
+/// The modifier a virtual key is, if it is one. Right Alt is AltGr on European layouts.
+pub fn vk_modifier(code: u32) -> Option<ModifierKey> {
+    Some(match code {
+        vk::SHIFT | vk::LSHIFT | vk::RSHIFT => ModifierKey::Shift,
+        vk::CAPITAL => ModifierKey::CapsLock,
+        vk::CONTROL | vk::LCONTROL | vk::RCONTROL => ModifierKey::Control,
+        vk::MENU | vk::LMENU | vk::LWIN | vk::RWIN => ModifierKey::Alt,
+        vk::RMENU => ModifierKey::AltGr,
+        _ => return None,
+    })
+}
+
+/// Translates a virtual key pressed with `mods`; `layout_char` is what the keyboard layout says the
+/// key types (from `ToUnicodeEx`), if anything.
+pub fn translate_vk(code: u32, mods: Modifiers, layout_char: Option<char>) -> Key {
+    if vk_modifier(code).is_some() {
+        return Key::Modifier;
+    }
+    // AltGr arrives as Ctrl+Alt on Windows; it types characters, it is not a shortcut.
+    let shortcut = (mods.control || mods.alt) && !mods.altgr;
+    if shortcut {
+        return Key::Shortcut;
+    }
+    match code {
+        vk::BACK => Key::Backspace,
+        vk::DELETE => Key::Delete,
+        vk::RETURN => Key::Enter,
+        vk::TAB => Key::Tab,
+        vk::ESCAPE => Key::Escape,
+        vk::PRIOR..=vk::DOWN => Key::Navigate,
+        _ => match layout_char {
+            Some(c) if !c.is_control() => Key::Char(c),
+            _ => Key::Other,
+        },
+    }
+}
+
+/// What the keyboard layout of the foreground thread types for `code` with `mods`.
+fn layout_char(code: u32, scan: u32, mods: Modifiers) -> Option<char> {
+    let mut state = [0u8; 256];
+    let down = 0x80;
+    if mods.shift {
+        state[vk::SHIFT as usize] = down;
+    }
+    if mods.caps_lock {
+        state[vk::CAPITAL as usize] = 0x01;
+    }
+    if mods.altgr {
+        state[vk::CONTROL as usize] = down;
+        state[vk::MENU as usize] = down;
+    }
+    let mut out = [0u16; 8];
+    // SAFETY: plain Win32 calls on values we own; flag 0x4 leaves the thread's dead-key state alone.
+    let written = unsafe {
+        let thread = GetWindowThreadProcessId(GetForegroundWindow(), None);
+        let layout = GetKeyboardLayout(thread);
+        ToUnicodeEx(code, scan, &state, &mut out, 0x4, Some(layout))
+    };
+    if written <= 0 {
+        return None;
+    }
+    char::decode_utf16(out[..written as usize].iter().copied())
+        .next()?
+        .ok()
+}
+
+/// Title, process id and program name of a window.
+pub fn window_info(hwnd: HWND) -> WindowInfo {
+    // SAFETY: reading a window's text and owner is safe for any handle; a stale one yields nothing.
+    let (title, pid) = unsafe {
+        let len = GetWindowTextLengthW(hwnd).max(0) as usize;
+        let mut buf = vec![0u16; len + 1];
+        let n = GetWindowTextW(hwnd, &mut buf).max(0) as usize;
+        let mut pid = 0u32;
+        GetWindowThreadProcessId(hwnd, Some(&mut pid));
+        (String::from_utf16_lossy(&buf[..n]), pid)
+    };
+    WindowInfo {
+        id: hwnd.0 as usize as u64,
+        title,
+        application: (pid != 0).then(|| process_name(pid)).flatten(),
+        pid: (pid != 0).then_some(pid),
+    }
+}
+
+/// The executable's file name for `pid`.
+fn process_name(pid: u32) -> Option<String> {
+    // SAFETY: the handle is closed before returning; the buffer outlives the call.
+    unsafe {
+        let process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid).ok()?;
+        let mut buf = [0u16; 1024];
+        let mut len = buf.len() as u32;
+        let ok = QueryFullProcessImageNameW(
+            process,
+            PROCESS_NAME_WIN32,
+            PWSTR(buf.as_mut_ptr()),
+            &mut len,
+        );
+        let _ = CloseHandle(process);
+        ok.ok()?;
+        let path = String::from_utf16_lossy(&buf[..len as usize]);
+        path.rsplit(['\\', '/']).next().map(str::to_string)
+    }
+}
+
+std::thread_local! {
+    /// The hook thread's state; hook procedures have no context argument.
+    static HOOK: std::cell::RefCell<Option<HookState>> = const { std::cell::RefCell::new(None) };
+}
+
+struct HookState {
+    tx: mpsc::Sender<SourceEvent>,
+    mods: Modifiers,
+    foreground: Option<(isize, String)>,
+}
+
+unsafe extern "system" fn keyboard_proc(code: i32, wparam: WPARAM, lparam: LPARAM) -> LRESULT {
+    if code >= 0 {
+        // SAFETY: for WH_KEYBOARD_LL, lparam points at a KBDLLHOOKSTRUCT for the duration of the call.
+        let info = unsafe { &*(lparam.0 as *const KBDLLHOOKSTRUCT) };
+        let pressed = matches!(wparam.0 as u32, WM_KEYDOWN | WM_SYSKEYDOWN);
+        let released = matches!(wparam.0 as u32, WM_KEYUP | WM_SYSKEYUP);
+        HOOK.with_borrow_mut(|state| {
+            let Some(state) = state else { return };
+            if let Some(m) = vk_modifier(info.vkCode) {
+                if pressed || released {
+                    state.mods.apply(m, pressed);
+                }
+                return;
+            }
+            if pressed {
+                let c = layout_char(info.vkCode, info.scanCode, state.mods);
+                let _ = state
+                    .tx
+                    .send(SourceEvent::Key(translate_vk(info.vkCode, state.mods, c)));
+            }
+        });
+    }
+    // SAFETY: passing the event on is what every hook must do.
+    unsafe { CallNextHookEx(None, code, wparam, lparam) }
+}
+
+const EVENT_SYSTEM_FOREGROUND: u32 = 0x0003;
+const EVENT_OBJECT_NAMECHANGE: u32 = 0x800c;
+const WINEVENT_OUTOFCONTEXT: u32 = 0;
+
+unsafe extern "system" fn win_event_proc(
+    _hook: HWINEVENTHOOK,
+    event: u32,
+    hwnd: HWND,
+    id_object: i32,
+    _id_child: i32,
+    _thread: u32,
+    _time: u32,
+) {
+    // Only the window itself (OBJID_WINDOW = 0), not its controls.
+    if id_object != 0 || hwnd.0.is_null() {
+        return;
+    }
+    // SAFETY: plain Win32 query.
+    let foreground = unsafe { GetForegroundWindow() };
+    if event == EVENT_OBJECT_NAMECHANGE && hwnd != foreground {
+        return;
+    }
+    let info = window_info(hwnd);
+    HOOK.with_borrow_mut(|state| {
+        let Some(state) = state else { return };
+        let key = hwnd.0 as isize;
+        let event = match &state.foreground {
+            Some((w, title)) if *w == key && *title == info.title => return,
+            Some((w, _)) if *w == key => SourceEvent::Title(info.clone()),
+            _ => SourceEvent::Focus(info.clone()),
+        };
+        state.foreground = Some((key, info.title));
+        let _ = state.tx.send(event);
+    });
+}
+
+/// Keys and foreground-window changes from the hooks of the user's session.
+#[derive(Debug)]
+pub struct WindowsSource {
+    rx: mpsc::Receiver<SourceEvent>,
+}
+
+impl WindowsSource {
+    /// Installs the hooks on a thread of their own.
+    ///
+    /// # Errors
+    /// The keyboard hook could not be installed (no interactive session).
+    pub fn new() -> Result<WindowsSource, SourceError> {
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("ward-hooks".into())
+            .spawn(move || hook_thread(tx, ready_tx))
+            .map_err(|e| SourceError::Unsupported(e.to_string()))?;
+        ready_rx
+            .recv()
+            .map_err(|_| SourceError::Unsupported("hook thread ended".into()))??;
+        Ok(WindowsSource { rx })
+    }
+}
+
+fn hook_thread(tx: mpsc::Sender<SourceEvent>, ready: mpsc::Sender<Result<(), SourceError>>) {
+    HOOK.with_borrow_mut(|s| {
+        *s = Some(HookState {
+            tx,
+            mods: Modifiers::default(),
+            foreground: None,
+        })
+    });
+    // SAFETY: the procedures live for the program; the hooks are removed when the thread ends.
+    let hooked = unsafe {
+        SetWindowsHookExW(WH_KEYBOARD_LL, Some(keyboard_proc), None, 0).map(|_| {
+            SetWinEventHook(
+                EVENT_SYSTEM_FOREGROUND,
+                EVENT_SYSTEM_FOREGROUND,
+                None,
+                Some(win_event_proc),
+                0,
+                0,
+                WINEVENT_OUTOFCONTEXT,
+            );
+            SetWinEventHook(
+                EVENT_OBJECT_NAMECHANGE,
+                EVENT_OBJECT_NAMECHANGE,
+                None,
+                Some(win_event_proc),
+                0,
+                0,
+                WINEVENT_OUTOFCONTEXT,
+            );
+        })
+    };
+    let failed = hooked.is_err();
+    let _ = ready.send(hooked.map_err(|e| SourceError::Unsupported(format!("keyboard hook: {e}"))));
+    if failed {
+        return;
+    }
+    let mut msg = MSG::default();
+    // SAFETY: the standard message loop the hooks need.
+    unsafe {
+        while GetMessageW(&mut msg, None, 0, 0).as_bool() {
+            let _ = TranslateMessage(&msg);
+            DispatchMessageW(&msg);
+        }
+    }
+}
+
+impl Source for WindowsSource {
+    fn current_window(&mut self) -> Result<Option<WindowInfo>, SourceError> {
+        // SAFETY: plain Win32 query.
+        let hwnd = unsafe { GetForegroundWindow() };
+        Ok((!hwnd.0.is_null()).then(|| window_info(hwnd)))
+    }
+
+    fn next_event(&mut self) -> Result<Option<SourceEvent>, SourceError> {
+        Ok(self.rx.recv().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use windows::core::w;
+    use windows::Win32::UI::WindowsAndMessaging::{
+        CreateWindowExW, DestroyWindow, WINDOW_EX_STYLE, WS_OVERLAPPEDWINDOW,
+    };
+
+    #[test]
+    fn hook_translation_handles_editing_keys_and_shortcuts() {
+        let plain = Modifiers::default();
+        assert_eq!(translate_vk(vk::BACK, plain, None), Key::Backspace);
+        assert_eq!(translate_vk(vk::RETURN, plain, Some('\r')), Key::Enter);
+        assert_eq!(translate_vk(0x25, plain, None), Key::Navigate); // VK_LEFT
+        assert_eq!(translate_vk(0x41, plain, Some('a')), Key::Char('a'));
+        assert_eq!(translate_vk(vk::LSHIFT, plain, None), Key::Modifier);
+        let ctrl = Modifiers {
+            control: true,
+            ..plain
+        };
+        assert_eq!(translate_vk(0x56, ctrl, Some('\u{16}')), Key::Shortcut); // Ctrl+V
+        let altgr = Modifiers {
+            control: true,
+            alt: true,
+            altgr: true,
+            ..plain
+        };
+        assert_eq!(translate_vk(0x45, altgr, Some('€')), Key::Char('€'));
+    }
+
+    #[test]
+    fn layout_translation_applies_shift() {
+        let shift = Modifiers {
+            shift: true,
+            ..Modifiers::default()
+        };
+        assert_eq!(layout_char(0x41, 0x1e, Modifiers::default()), Some('a'));
+        assert_eq!(layout_char(0x41, 0x1e, shift), Some('A'));
+        assert_eq!(layout_char(0x31, 0x02, shift), Some('!'));
+    }
+
+    #[test]
+    fn window_titles_are_read() {
+        // SAFETY: a window created and destroyed within the test.
+        unsafe {
+            let hwnd = CreateWindowExW(
+                WINDOW_EX_STYLE(0),
+                w!("STATIC"),
+                w!("how to tie a noose - Search"),
+                WS_OVERLAPPEDWINDOW,
+                0,
+                0,
+                200,
+                100,
+                None,
+                None,
+                None,
+                None,
+            )
+            .expect("window created");
+            let info = window_info(hwnd);
+            assert_eq!(info.title, "how to tie a noose - Search");
+            assert_eq!(info.pid, Some(std::process::id()));
+            assert!(info
+                .application
+                .as_deref()
+                .is_some_and(|a| a.to_ascii_lowercase().ends_with(".exe")));
+            let _ = DestroyWindow(hwnd);
+        }
+    }
+}

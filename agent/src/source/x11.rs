@@ -1,0 +1,376 @@
+//! The X11 source: keys from XInput2 raw events, the foreground window from EWMH properties.
+//!
+//! Raw key events report every key press on the display whichever window has focus, as a keycode; the
+//! source translates it with the server's keyboard mapping and its own record of Shift, Caps Lock,
+//! Control, Alt and AltGr (raw events carry no modifier state). The foreground window is
+//! `_NET_ACTIVE_WINDOW` on the root when a window manager maintains it, and otherwise the input focus,
+//! checked at each key press. Titles come from `_NET_WM_NAME`, falling back to `WM_NAME`; the owning
+//! process from `_NET_WM_PID`.
+//!
+//! One X connection ([`Display`]) lives as long as the program and is shared with screen capture:
+//! opening a connection per capture races with an X server that resets when its last client leaves.
+
+use std::sync::Arc;
+
+use x11rb::connection::Connection;
+use x11rb::protocol::xinput::{self, ConnectionExt as _};
+use x11rb::protocol::xproto::{
+    self, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, Window,
+};
+use x11rb::protocol::Event;
+use x11rb::rust_connection::RustConnection;
+
+use super::keys::{self, Key, Modifiers};
+use super::{Source, SourceError, SourceEvent, WindowInfo};
+
+x11rb::atom_manager! {
+    /// The atoms the agent reads.
+    pub Atoms: AtomsCookie {
+        _NET_ACTIVE_WINDOW,
+        _NET_WM_NAME,
+        _NET_WM_PID,
+        UTF8_STRING,
+    }
+}
+
+/// The program's one connection to the X server, shared by the source and screen capture.
+pub struct Display {
+    /// The connection; thread-safe, so capture can run while the source waits for events.
+    pub conn: RustConnection,
+    /// The root window of the default screen.
+    pub root: Window,
+    /// Interned atoms.
+    pub atoms: Atoms,
+}
+
+impl std::fmt::Debug for Display {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Display").field("root", &self.root).finish()
+    }
+}
+
+impl Display {
+    /// Connects to `name` (or `$DISPLAY`).
+    ///
+    /// # Errors
+    /// No X server answers.
+    pub fn connect(name: Option<&str>) -> Result<Arc<Display>, SourceError> {
+        let (conn, screen) =
+            RustConnection::connect(name).map_err(|e| SourceError::Connect(e.to_string()))?;
+        let root = conn.setup().roots[screen].root;
+        let atoms = Atoms::new(&conn).map_err(lost)?.reply().map_err(lost)?;
+        Ok(Arc::new(Display { conn, root, atoms }))
+    }
+
+    /// Reads a property as bytes (empty when absent or the window has gone).
+    fn property(&self, window: Window, property: u32, type_: u32) -> Option<(u32, Vec<u8>)> {
+        let reply = self
+            .conn
+            .get_property(false, window, property, type_, 0, 4096)
+            .ok()?
+            .reply()
+            .ok()?;
+        (reply.type_ != u32::from(AtomEnum::NONE)).then_some((reply.type_, reply.value))
+    }
+
+    fn property_u32(&self, window: Window, property: u32, type_: AtomEnum) -> Option<u32> {
+        let reply = self
+            .conn
+            .get_property(false, window, property, type_, 0, 1)
+            .ok()?
+            .reply()
+            .ok()?;
+        let value = reply.value32()?.next();
+        value
+    }
+
+    /// The window `_NET_ACTIVE_WINDOW` names; `None` when no window manager maintains it.
+    fn ewmh_active(&self) -> Option<Window> {
+        self.property_u32(self.root, self.atoms._NET_ACTIVE_WINDOW, AtomEnum::WINDOW)
+    }
+
+    /// The top-level window holding the input focus (used without a window manager).
+    fn focused_toplevel(&self) -> Option<Window> {
+        let focus = self.conn.get_input_focus().ok()?.reply().ok()?.focus;
+        // 0 is None and 1 is PointerRoot: no particular window.
+        if focus <= 1 || focus == self.root {
+            return None;
+        }
+        // Walk up to the child of the root: that is the application's window.
+        let mut window = focus;
+        loop {
+            if self.title(window).is_some() {
+                return Some(window);
+            }
+            let tree = self.conn.query_tree(window).ok()?.reply().ok()?;
+            if tree.parent == self.root || tree.parent == 0 {
+                return Some(window);
+            }
+            window = tree.parent;
+        }
+    }
+
+    /// The window's title: `_NET_WM_NAME`, else `WM_NAME`.
+    pub fn title(&self, window: Window) -> Option<String> {
+        // Asked for with any type: some programs set `_NET_WM_NAME` as STRING rather than UTF8_STRING.
+        let (type_, bytes) = self
+            .property(window, self.atoms._NET_WM_NAME, AtomEnum::ANY.into())
+            .or_else(|| self.property(window, AtomEnum::WM_NAME.into(), AtomEnum::ANY.into()))?;
+        Some(if type_ == u32::from(AtomEnum::STRING) {
+            // STRING is ISO 8859-1, whose bytes are the first 256 code points.
+            bytes.iter().map(|&b| char::from(b)).collect()
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+
+    /// Title, process and program name of `window`.
+    pub fn window_info(&self, window: Window) -> WindowInfo {
+        let pid = self.property_u32(window, self.atoms._NET_WM_PID, AtomEnum::CARDINAL);
+        let application = pid.and_then(process_name).or_else(|| self.class(window));
+        WindowInfo {
+            id: u64::from(window),
+            title: self.title(window).unwrap_or_default(),
+            application,
+            pid,
+        }
+    }
+
+    /// The class part of `WM_CLASS` ("instance\0class\0").
+    fn class(&self, window: Window) -> Option<String> {
+        let (_, bytes) =
+            self.property(window, AtomEnum::WM_CLASS.into(), AtomEnum::STRING.into())?;
+        let mut parts = bytes.split(|&b| b == 0).filter(|p| !p.is_empty());
+        let instance = parts.next();
+        parts
+            .next()
+            .or(instance)
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    }
+
+    /// The foreground top-level window, by EWMH or by input focus.
+    pub fn foreground(&self) -> Option<Window> {
+        match self.ewmh_active() {
+            Some(0) => None,
+            Some(window) => Some(window),
+            None => self.focused_toplevel(),
+        }
+    }
+}
+
+/// The process name of `pid` on this machine.
+fn process_name(pid: u32) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    let comm = comm.trim();
+    (!comm.is_empty()).then(|| comm.to_string())
+}
+
+fn lost(e: impl std::fmt::Display) -> SourceError {
+    SourceError::Lost(e.to_string())
+}
+
+/// The core keyboard mapping: keysyms per keycode.
+#[derive(Debug, Default)]
+struct Keymap {
+    min_keycode: u8,
+    per_keycode: usize,
+    keysyms: Vec<u32>,
+}
+
+impl Keymap {
+    fn load(conn: &RustConnection) -> Result<Keymap, SourceError> {
+        let setup = conn.setup();
+        let (min, max) = (setup.min_keycode, setup.max_keycode);
+        let reply = conn
+            .get_keyboard_mapping(min, max - min + 1)
+            .map_err(lost)?
+            .reply()
+            .map_err(lost)?;
+        Ok(Keymap {
+            min_keycode: min,
+            per_keycode: usize::from(reply.keysyms_per_keycode),
+            keysyms: reply.keysyms,
+        })
+    }
+
+    fn row(&self, keycode: u32) -> &[u32] {
+        let Some(index) = keycode.checked_sub(u32::from(self.min_keycode)) else {
+            return &[];
+        };
+        let start = index as usize * self.per_keycode;
+        self.keysyms
+            .get(start..start + self.per_keycode)
+            .unwrap_or(&[])
+    }
+}
+
+/// Keys and foreground-window changes from an X server.
+#[derive(Debug)]
+pub struct X11Source {
+    display: Arc<Display>,
+    keymap: Keymap,
+    mods: Modifiers,
+    /// Whether a window manager maintains `_NET_ACTIVE_WINDOW`.
+    ewmh: bool,
+    /// The foreground window as last reported, and its title.
+    foreground: Option<(Window, String)>,
+    /// Events found while producing another (a focus change noticed at a key press).
+    pending: std::collections::VecDeque<SourceEvent>,
+}
+
+impl X11Source {
+    /// Starts listening on `display`: selects raw key and button events and property changes.
+    ///
+    /// # Errors
+    /// The server lacks XInput 2.2, or the connection fails.
+    pub fn new(display: Arc<Display>) -> Result<X11Source, SourceError> {
+        let conn = &display.conn;
+        let version = conn
+            .xinput_xi_query_version(2, 2)
+            .map_err(|e| SourceError::Unsupported(format!("XInput2: {e}")))?
+            .reply()
+            .map_err(|e| SourceError::Unsupported(format!("XInput2: {e}")))?;
+        if (version.major_version, version.minor_version) < (2, 0) {
+            return Err(SourceError::Unsupported(format!(
+                "XInput {}.{} (need 2.0)",
+                version.major_version, version.minor_version
+            )));
+        }
+        let mask = xinput::XIEventMask::RAW_KEY_PRESS
+            | xinput::XIEventMask::RAW_KEY_RELEASE
+            | xinput::XIEventMask::RAW_BUTTON_PRESS;
+        conn.xinput_xi_select_events(
+            display.root,
+            &[xinput::EventMask {
+                deviceid: 1, // XIAllMasterDevices: one event per key, whichever keyboard.
+                mask: vec![mask],
+            }],
+        )
+        .map_err(lost)?
+        .check()
+        .map_err(lost)?;
+        conn.change_window_attributes(
+            display.root,
+            &ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE),
+        )
+        .map_err(lost)?
+        .check()
+        .map_err(lost)?;
+        let keymap = Keymap::load(conn)?;
+        let mut mods = Modifiers::default();
+        if let Ok(Ok(pointer)) = conn.query_pointer(display.root).map(|c| c.reply()) {
+            mods.caps_lock = u16::from(pointer.mask) & u16::from(xproto::KeyButMask::LOCK) != 0;
+        }
+        let ewmh = display.ewmh_active().is_some();
+        Ok(X11Source {
+            display,
+            keymap,
+            mods,
+            ewmh,
+            foreground: None,
+            pending: Default::default(),
+        })
+    }
+
+    /// Watches `window` for title changes; harmless if it has gone.
+    fn watch(&self, window: Window) {
+        let aux = ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE);
+        // A window may vanish between the event and this request; the error is ignored on purpose.
+        let _ = self.display.conn.change_window_attributes(window, &aux);
+    }
+
+    /// Re-reads the foreground window; returns a focus event when it changed.
+    fn refresh_foreground(&mut self) -> Option<SourceEvent> {
+        let window = self.display.foreground();
+        if window == self.foreground.as_ref().map(|(w, _)| *w) {
+            return None;
+        }
+        let info = match window {
+            Some(w) => {
+                self.watch(w);
+                self.display.window_info(w)
+            }
+            None => WindowInfo::default(),
+        };
+        self.foreground = window.map(|w| (w, info.title.clone()));
+        Some(SourceEvent::Focus(info))
+    }
+
+    fn on_key(&mut self, keycode: u32, pressed: bool) -> Option<SourceEvent> {
+        let row = self.keymap.row(keycode);
+        let base = row.first().copied().unwrap_or(0);
+        if let Some(modifier) = keys::modifier_of(base) {
+            self.mods.apply(modifier, pressed);
+            return None;
+        }
+        if !pressed {
+            return None;
+        }
+        let key = keys::translate_keysym(keys::pick_keysym(row, self.mods), self.mods);
+        if !self.ewmh {
+            if let Some(focus) = self.refresh_foreground() {
+                self.pending.push_back(SourceEvent::Key(key));
+                return Some(focus);
+            }
+        }
+        Some(SourceEvent::Key(key))
+    }
+
+    fn on_property(&mut self, event: &xproto::PropertyNotifyEvent) -> Option<SourceEvent> {
+        let atoms = self.display.atoms;
+        if event.window == self.display.root {
+            if event.atom == atoms._NET_ACTIVE_WINDOW {
+                self.ewmh = true;
+                return self.refresh_foreground();
+            }
+            return None;
+        }
+        let title_atom =
+            event.atom == atoms._NET_WM_NAME || event.atom == u32::from(AtomEnum::WM_NAME);
+        let (window, old_title) = self.foreground.as_ref()?;
+        if !title_atom || event.window != *window {
+            return None;
+        }
+        let info = self.display.window_info(*window);
+        if &info.title == old_title {
+            return None;
+        }
+        self.foreground = Some((*window, info.title.clone()));
+        Some(SourceEvent::Title(info))
+    }
+}
+
+impl Source for X11Source {
+    fn current_window(&mut self) -> Result<Option<WindowInfo>, SourceError> {
+        Ok(match self.refresh_foreground() {
+            Some(SourceEvent::Focus(info)) if info.id != 0 => Some(info),
+            _ => None,
+        })
+    }
+
+    fn next_event(&mut self) -> Result<Option<SourceEvent>, SourceError> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
+            }
+            let event = self.display.conn.wait_for_event().map_err(lost)?;
+            let produced = match event {
+                Event::XinputRawKeyPress(e) => self.on_key(e.detail, true),
+                Event::XinputRawKeyRelease(e) => self.on_key(e.detail, false),
+                // A click (not the wheel, buttons 4 to 7) may move the text cursor.
+                Event::XinputRawButtonPress(e) if !(4..=7).contains(&e.detail) => {
+                    Some(SourceEvent::Key(Key::Navigate))
+                }
+                Event::PropertyNotify(e) => self.on_property(&e),
+                Event::MappingNotify(_) => {
+                    self.keymap = Keymap::load(&self.display.conn)?;
+                    None
+                }
+                _ => None,
+            };
+            if let Some(event) = produced {
+                return Ok(Some(event));
+            }
+        }
+    }
+}
