@@ -1,0 +1,383 @@
+//! Building a [`Detector`]: parse every file, apply suppressions, normalise every phrase, and compile
+//! one Aho-Corasick automaton for phrases, exclusions and context words together.
+//!
+//! This is the costly step (milliseconds for thousands of phrases); it runs once per load and the
+//! result is immutable, so scans never lock anything.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
+use ward_protocol::Category;
+
+use crate::error::{LoadError, LoadErrors};
+use crate::normalise::{normalise_into, Collect};
+use crate::wordlist::{parse_file, Parsed, RawEntry};
+use crate::{Origin, WordlistFile};
+
+/// Longest normalised pattern, in bytes. Bounds the per-window history the matcher keeps.
+pub(crate) const MAX_PATTERN: usize = 96;
+
+/// How far (in normalised bytes, about eight words) `unless:` and `near:` words may be from a match.
+pub(crate) const NEAR_WINDOW: u64 = 48;
+
+/// What a pattern in the automaton stands for. One pattern may stand for several things (the same
+/// phrase in two categories or languages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A wordlist entry (index into `entries`).
+    Entry(u32),
+    /// An `except:` phrase of an entry: cancels that entry's matches it overlaps.
+    Except(u32),
+    /// A safe phrase (`! ...`): cancels every match it overlaps.
+    Safe,
+    /// An `unless:`/`near:` word (index into the context word table).
+    Context(u32),
+}
+
+/// A compiled entry.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) id: String,
+    pub(crate) category: Category,
+    pub(crate) language: String,
+    pub(crate) severity: u8,
+    pub(crate) phrase: String,
+    pub(crate) no_capture: bool,
+    pub(crate) stem: bool,
+    /// For `strict`: the phrase's length in code points, which the matched text must have.
+    pub(crate) strict_len: Option<u32>,
+    pub(crate) unless: Vec<u32>,
+    pub(crate) near: Vec<u32>,
+    /// Normalised bytes to wait after the match before it can be confirmed (for exclusions and
+    /// context words that follow it).
+    pub(crate) lookahead: u64,
+}
+
+/// The immutable, shareable detector: every phrase of every list compiled into one automaton.
+///
+/// Build once per load with [`Detector::build`]; share with `Arc`; scan with [`Detector::scan`]
+/// (whole text) or a [`crate::Window`] (typing).
+pub struct Detector {
+    pub(crate) dfa: DFA,
+    pub(crate) start: aho_corasick::automaton::StateID,
+    /// Per pattern: its normalised text and the range of `targets` it stands for.
+    pub(crate) patterns: Vec<(String, u32, u32)>,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) entries: Vec<Entry>,
+    /// Distinguishes detectors, so a window notices when the detector it was fed with is replaced.
+    pub(crate) generation: u64,
+    version: String,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("version", &self.version)
+            .field("entries", &self.entries.len())
+            .field("patterns", &self.patterns.len())
+            .finish()
+    }
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+impl Detector {
+    /// Builds a detector from wordlist files: shipped lists and the school's local additions and
+    /// suppressions (`- phrase` lines, applied after everything is read).
+    ///
+    /// # Errors
+    /// Every bad line of every file, each naming file and line; nothing is built if any file is
+    /// broken, so a caller keeps its last good detector.
+    pub fn build(files: &[WordlistFile<'_>]) -> Result<Detector, LoadErrors> {
+        let (detector, errors) = Detector::build_skipping_errors(files);
+        if errors.is_empty() {
+            Ok(detector?)
+        } else {
+            Err(LoadErrors(errors))
+        }
+    }
+
+    /// Builds a detector from every line that is valid, and returns the problems with the rest.
+    /// For a first start with no last good set: monitoring with most of the lists beats none.
+    ///
+    /// # Errors
+    /// Only if the automaton itself cannot be built (the errors list then says why).
+    pub fn build_skipping_errors(
+        files: &[WordlistFile<'_>],
+    ) -> (Result<Detector, LoadErrors>, Vec<LoadError>) {
+        let mut errors = Vec::new();
+        let mut parsed = Parsed::default();
+        // Shipped first, local last, so local suppressions see everything.
+        let mut ordered: Vec<&WordlistFile<'_>> = files.iter().collect();
+        ordered.sort_by_key(|f| (f.origin == Origin::Local, f.name));
+        for file in &ordered {
+            parse_file(file, &mut parsed, &mut errors);
+        }
+        let version = version_of(&ordered);
+        match compile(parsed, version, &mut errors) {
+            Ok(d) => (Ok(d), errors),
+            Err(e) => {
+                errors.push(e.clone());
+                (Err(LoadErrors(vec![e])), errors)
+            }
+        }
+    }
+
+    /// Content hash of the files this detector was built from; alerts carry it so a reviewer knows
+    /// which lists produced a hit.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Number of wordlist entries loaded (after suppressions).
+    pub fn entry_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Scans a whole text, calling `on_match` for every match in order of confirmation. Offsets are
+    /// code points into `text`. `scratch` is reused between calls so a scan allocates nothing.
+    pub fn scan(&self, text: &str, scratch: &mut Scratch, on_match: impl FnMut(Match<'_>)) {
+        scratch.scan(self, text, on_match);
+    }
+
+    /// The automaton's start state, for a fresh window.
+    pub(crate) fn start_state(&self) -> aho_corasick::automaton::StateID {
+        self.start
+    }
+}
+
+use crate::{Match, Scratch};
+
+/// FNV-1a over names and texts: a cheap, stable fingerprint of the loaded lists.
+fn version_of(files: &[&WordlistFile<'_>]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in files {
+        for b in f.name.bytes().chain([0]).chain(f.text.bytes()).chain([0]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// Collects patterns, deduplicated, with what each stands for.
+#[derive(Default)]
+struct PatternTable {
+    index: HashMap<Vec<u8>, usize>,
+    texts: Vec<Vec<u8>>,
+    targets: Vec<Vec<Target>>,
+}
+
+impl PatternTable {
+    fn add(&mut self, pattern: &[u8], target: Target) {
+        let i = *self.index.entry(pattern.to_vec()).or_insert_with(|| {
+            self.texts.push(pattern.to_vec());
+            self.targets.push(Vec::new());
+            self.texts.len() - 1
+        });
+        if !self.targets[i].contains(&target) {
+            self.targets[i].push(target);
+        }
+    }
+}
+
+fn norm(text: &str, buf: &mut Collect) -> Vec<u8> {
+    normalise_into(text, buf);
+    buf.bytes.clone()
+}
+
+/// Removes spaces and collapses letters that meet, the way "k i l l m y s e l f" and "killmyself"
+/// normalise.
+fn compact(normalised: &[u8]) -> Vec<u8> {
+    let joined: String = String::from_utf8_lossy(normalised).replace(' ', "");
+    let mut out = String::with_capacity(joined.len());
+    let mut last = '\0';
+    for c in joined.chars() {
+        if c != last || c.is_ascii_digit() {
+            out.push(c);
+        }
+        last = c;
+    }
+    out.into_bytes()
+}
+
+fn compile(
+    parsed: Parsed,
+    version: String,
+    errors: &mut Vec<LoadError>,
+) -> Result<Detector, LoadError> {
+    let mut buf = Collect::default();
+    let Parsed {
+        entries: raw,
+        suppressions,
+        safe,
+    } = parsed;
+    let suppressed: Vec<(Vec<u8>, Option<Category>)> = suppressions
+        .iter()
+        .map(|s| (norm(&s.phrase, &mut buf), s.category))
+        .collect();
+
+    let mut table = PatternTable::default();
+    let mut context_words: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut entries = Vec::new();
+
+    let mut safe_len = 0u64;
+    for phrase in &safe {
+        let n = norm(phrase, &mut buf);
+        if n.is_empty() || n.len() > MAX_PATTERN {
+            continue;
+        }
+        safe_len = safe_len.max(n.len() as u64);
+        table.add(&n, Target::Safe);
+    }
+
+    for e in raw {
+        let n = norm(&e.phrase, &mut buf);
+        if n.is_empty() {
+            errors.push(LoadError::Empty {
+                entry: e.id,
+                phrase: e.phrase,
+            });
+            continue;
+        }
+        if n.len() > MAX_PATTERN {
+            errors.push(LoadError::TooLong {
+                entry: e.id,
+                phrase: e.phrase,
+            });
+            continue;
+        }
+        if suppressed
+            .iter()
+            .any(|(p, c)| *p == n && c.is_none_or(|c| c == e.category))
+        {
+            continue;
+        }
+        let index = entries.len() as u32;
+        let entry = compile_entry(
+            e,
+            index,
+            &n,
+            &mut table,
+            &mut context_words,
+            &mut buf,
+            errors,
+        );
+        let mut entry = entry;
+        entry.lookahead = entry.lookahead.max(safe_len);
+        entries.push(entry);
+    }
+
+    let dfa = DFA::builder()
+        .match_kind(MatchKind::Standard)
+        .start_kind(StartKind::Unanchored)
+        .byte_classes(true)
+        .prefilter(false)
+        .build(&table.texts)
+        .map_err(|e| LoadError::Automaton(e.to_string()))?;
+    let start = dfa
+        .start_state(Anchored::No)
+        .map_err(|e| LoadError::Automaton(e.to_string()))?;
+
+    let mut targets = Vec::new();
+    let mut patterns = Vec::with_capacity(table.texts.len());
+    for (text, t) in table.texts.iter().zip(&table.targets) {
+        let from = targets.len() as u32;
+        targets.extend_from_slice(t);
+        patterns.push((
+            String::from_utf8_lossy(text).into_owned(),
+            from,
+            targets.len() as u32,
+        ));
+    }
+    Ok(Detector {
+        dfa,
+        start,
+        patterns,
+        targets,
+        entries,
+        generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+        version,
+    })
+}
+
+/// Adds one entry's patterns (the phrase, its compact and spaced forms, its exclusions and context
+/// words) and returns the compiled entry.
+fn compile_entry(
+    e: RawEntry,
+    index: u32,
+    normalised: &[u8],
+    table: &mut PatternTable,
+    context_words: &mut HashMap<Vec<u8>, u32>,
+    buf: &mut Collect,
+    errors: &mut Vec<LoadError>,
+) -> Entry {
+    table.add(normalised, Target::Entry(index));
+    if normalised.contains(&b' ') {
+        // "killmyself" and "k i l l m y s e l f" (joined by the normaliser) both arrive compact.
+        table.add(&compact(normalised), Target::Entry(index));
+    } else if normalised.len() <= 3 && normalised.iter().all(u8::is_ascii_lowercase) {
+        // Three letters spaced out ("k y s") are not joined by the normaliser; match them spaced.
+        let spaced: Vec<u8> = normalised
+            .iter()
+            .flat_map(|&b| [b, b' '])
+            .take(normalised.len() * 2 - 1)
+            .collect();
+        table.add(&spaced, Target::Entry(index));
+    }
+    let mut lookahead = 0u64;
+    for x in &e.except {
+        let n = norm(x, buf);
+        if n.is_empty() || n.len() > MAX_PATTERN {
+            errors.push(LoadError::TooLong {
+                entry: e.id.clone(),
+                phrase: x.clone(),
+            });
+            continue;
+        }
+        lookahead = lookahead.max(n.len() as u64);
+        table.add(&n, Target::Except(index));
+    }
+    let mut longest_word = 0u64;
+    let mut word_ids = |words: &[String], errors: &mut Vec<LoadError>| -> Vec<u32> {
+        let mut ids = Vec::new();
+        for w in words {
+            let n = norm(w, buf);
+            if n.is_empty() || n.len() > MAX_PATTERN {
+                errors.push(LoadError::TooLong {
+                    entry: e.id.clone(),
+                    phrase: w.clone(),
+                });
+                continue;
+            }
+            longest_word = longest_word.max(n.len() as u64);
+            let next = context_words.len() as u32;
+            let id = *context_words.entry(n.clone()).or_insert(next);
+            table.add(&n, Target::Context(id));
+            ids.push(id);
+        }
+        ids
+    };
+    let unless = word_ids(&e.unless, errors);
+    let near = word_ids(&e.near, errors);
+    if !unless.is_empty() || !near.is_empty() {
+        // A context word counts if it starts within the window after the match: wait for it to end.
+        lookahead = lookahead.max(NEAR_WINDOW + longest_word);
+    }
+    Entry {
+        strict_len: e.strict.then(|| e.phrase.chars().count() as u32),
+        id: e.id,
+        category: e.category,
+        language: e.language,
+        severity: e.severity,
+        phrase: e.phrase,
+        no_capture: e.no_capture,
+        stem: e.stem,
+        unless,
+        near,
+        lookahead,
+    }
+}

@@ -1,0 +1,455 @@
+//! Normalisation: turns what a pupil typed into the canonical form the phrases are written in.
+//!
+//! Why: pupils evade word lists on purpose ("k!ll mys3lf", "s.u.i.c.i.d.e", "ѕuicide" with a Cyrillic
+//! ѕ, "suuuuicide"). Every phrase and every piece of text goes through this one normaliser, so a rule
+//! added here applies to both sides and they can never drift apart.
+//!
+//! The normaliser is a push-based state machine (one code point in, zero or more normalised bytes
+//! out), so the incremental keystroke path and the whole-text scan share it. Each output byte carries
+//! the code-point offset of the input character it came from, which is how matches map back to the
+//! original text. Output is UTF-8: lower-case words separated by single spaces.
+//!
+//! Rules, in order:
+//! 1. zero-width characters, soft hyphens, apostrophes and combining accents are dropped
+//!    ("don't" → "dont", "é" → "e"); Arabic vowel marks too;
+//! 2. compatibility decomposition (the K of NFKC: fullwidth, ligatures, mathematical letters) and
+//!    lower-casing;
+//! 3. confusables: Cyrillic and Greek look-alikes become the Latin letter they imitate;
+//! 4. leetspeak inside a word that has at least one letter: 0→o 1→i 3→e 4→a 5→s 7→t, and @→a $→s !→i
+//!    when a letter or digit follows (a trailing "!" stays punctuation); an all-digit word (1488) is
+//!    left alone;
+//! 5. any other character separates words; a run of separators becomes one space;
+//! 6. four or more single letters separated by at most two separator characters are joined
+//!    ("k i l l", "s.u.i.c.i.d.e"); three are not, so text-speak like "u r a" keeps its spaces;
+//! 7. a run of the same letter collapses to one ("suuuicide" → "suicide", "kill" → "kil"): phrases
+//!    collapse the same way, so they still meet.
+
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+/// Where normalised output goes: one byte at a time, with the code-point offset it came from.
+pub(crate) trait Sink {
+    /// One normalised byte. `origin` is the code-point offset of the input character it came from.
+    fn byte(&mut self, byte: u8, origin: u32);
+}
+
+/// What one character means to the normaliser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Breaks words; `hard` for line breaks, which never join letter-spaced runs.
+    Separator { hard: bool },
+    /// Dropped without a trace (zero-width, apostrophes, accents).
+    Ignore,
+    /// A possible leetspeak symbol: @ $ !.
+    Symbol,
+    /// An ASCII digit.
+    Digit,
+    /// A letter (already lower-cased and de-confused); also kept marks of Indic scripts.
+    Letter,
+}
+
+/// Classification of ASCII, by table: the common case costs one load.
+const ASCII_CLASS: [Class; 128] = ascii_table();
+
+const fn ascii_table() -> [Class; 128] {
+    let mut table = [Class::Separator { hard: false }; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_alphabetic() {
+            Class::Letter
+        } else if c.is_ascii_digit() {
+            Class::Digit
+        } else if c == b'@' || c == b'$' || c == b'!' {
+            Class::Symbol
+        } else if c == b'\'' || c == b'`' {
+            Class::Ignore
+        } else if c == b'\n' || c == b'\r' || c == 0x0b || c == 0x0c {
+            Class::Separator { hard: true }
+        } else {
+            Class::Separator { hard: false }
+        };
+        b += 1;
+    }
+    table
+}
+
+/// The letter a leetspeak digit or symbol stands for, if any.
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' => 'i',
+        '3' => 'e',
+        '4' => 'a',
+        '5' => 's',
+        '7' => 't',
+        '@' => 'a',
+        '$' => 's',
+        '!' => 'i',
+        _ => return None,
+    })
+}
+
+/// Characters that render as nothing: removed so "ki\u{200b}ll" is "kill".
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        // Typographic apostrophes: "don’t" and "dont" are the same word.
+        | '\u{2018}' | '\u{2019}' | '\u{02BC}' | '\u{2032}')
+}
+
+/// Accents and vowel marks that are decoration for matching purposes. Marks of Indic scripts are
+/// not here: in Gurmukhi or Devanagari they are vowels, part of the word.
+fn is_strippable_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}' | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
+        | '\u{0610}'..='\u{061A}' | '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{06D6}'..='\u{06ED}')
+}
+
+/// Cyrillic, Greek and other look-alikes of Latin letters (after lower-casing).
+fn confusable(c: char) -> char {
+    match c {
+        'а' => 'a',
+        'в' => 'b',
+        'с' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ё' | 'є' | 'ε' => 'e',
+        'ғ' => 'f',
+        'ɡ' | 'ԍ' => 'g',
+        'н' | 'һ' => 'h',
+        'і' | 'ї' | 'ι' | 'ı' | 'ӏ' | 'ɩ' => 'i',
+        'ј' | 'ϳ' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'η' | 'п' => 'n',
+        'о' | 'ο' | 'σ' | 'ө' => 'o',
+        'р' | 'ρ' => 'p',
+        'ԛ' => 'q',
+        'г' => 'r',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'υ' | 'μ' | 'ц' => 'u',
+        'ν' | 'ѵ' => 'v',
+        'ѡ' | 'ω' | 'ш' => 'w',
+        'х' | 'χ' => 'x',
+        'у' | 'γ' | 'ү' => 'y',
+        'ʐ' => 'z',
+        'ß' => 's',
+        'ł' => 'l',
+        'ø' => 'o',
+        'đ' => 'd',
+        'æ' => 'a',
+        _ => c,
+    }
+}
+
+/// One character of a word being collected, with where it came from.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    ch: char,
+    class: Class,
+    origin: u32,
+}
+
+/// Longest word held before it is flushed in pieces (a word longer than any phrase cannot match).
+const MAX_WORD: usize = 64;
+
+/// Fewest single letters in a row that are joined into one word.
+const MIN_SPACED_RUN: usize = 4;
+
+/// The normaliser's state between characters. Small and cheap to clone; owned by a scan or a window.
+#[derive(Debug, Clone)]
+pub(crate) struct Normaliser {
+    /// Code-point offset of the next input character.
+    pos: u32,
+    /// The word being collected, not yet emitted (leetspeak needs to see the whole word).
+    word: Vec<Unit>,
+    /// Separator characters seen since the last word ended, and whether one was a line break.
+    gap: u32,
+    gap_hard: bool,
+    /// Pending single-letter words that may turn out to be a letter-spaced word.
+    singles: Vec<Unit>,
+    /// Last character emitted: `' '` after a separator, `'\0'` at the start of the text.
+    last: char,
+}
+
+impl Default for Normaliser {
+    fn default() -> Self {
+        Normaliser::new(0)
+    }
+}
+
+impl Normaliser {
+    /// A normaliser whose first character will have offset `pos`.
+    pub(crate) fn new(pos: u32) -> Self {
+        Normaliser {
+            pos,
+            word: Vec::with_capacity(MAX_WORD),
+            gap: 0,
+            gap_hard: false,
+            singles: Vec::with_capacity(8),
+            last: '\0',
+        }
+    }
+
+    /// Code-point offset of the next character.
+    pub(crate) fn pos(&self) -> u32 {
+        self.pos
+    }
+
+    /// Feeds one character of input.
+    #[inline]
+    pub(crate) fn push(&mut self, ch: char, sink: &mut impl Sink) {
+        let origin = self.pos;
+        self.pos += 1;
+        if ch.is_ascii() {
+            let class = ASCII_CLASS[ch as usize];
+            self.unit(ch.to_ascii_lowercase(), class, origin, sink);
+        } else {
+            self.push_unicode(ch, origin, sink);
+        }
+    }
+
+    /// The slow path: decomposition, case folding and confusables for non-ASCII characters.
+    #[cold]
+    fn push_unicode(&mut self, ch: char, origin: u32, sink: &mut impl Sink) {
+        if is_invisible(ch) || is_strippable_mark(ch) {
+            return;
+        }
+        decompose_compatible(ch, |d| {
+            if is_invisible(d) || is_strippable_mark(d) {
+                return;
+            }
+            for lower in d.to_lowercase() {
+                let c = confusable(lower);
+                let class = if c.is_ascii() {
+                    ASCII_CLASS[c as usize]
+                } else if c.is_alphanumeric() || is_combining_mark(c) {
+                    Class::Letter
+                } else if matches!(c, '\u{2028}' | '\u{2029}' | '\u{0085}') {
+                    Class::Separator { hard: true }
+                } else {
+                    Class::Separator { hard: false }
+                };
+                self.unit(c, class, origin, sink);
+            }
+        });
+    }
+
+    #[inline]
+    fn unit(&mut self, ch: char, class: Class, origin: u32, sink: &mut impl Sink) {
+        match class {
+            Class::Ignore => {}
+            Class::Separator { hard } => {
+                if !self.word.is_empty() {
+                    // The separator is the character just pushed.
+                    self.end_word(self.pos - 1, sink);
+                }
+                self.gap += 1;
+                self.gap_hard |= hard;
+            }
+            _ => {
+                if self.word.len() == MAX_WORD {
+                    // Too long to be a phrase word: emit what we have, keep going without a break.
+                    self.flush_singles(sink);
+                    self.emit_word(0, MAX_WORD, sink);
+                    self.word.clear();
+                }
+                self.word.push(Unit { ch, class, origin });
+            }
+        }
+    }
+
+    /// A word ended at a separator: apply leetspeak, then emit it or hold it as a single letter.
+    fn end_word(&mut self, end: u32, sink: &mut impl Sink) {
+        self.map_leet();
+        let gap_ok = self.gap <= 2 && !self.gap_hard;
+        let letters = self
+            .word
+            .iter()
+            .filter(|u| u.class == Class::Letter)
+            .count();
+        if self.word.len() == 1 && letters == 1 {
+            if !(self.singles.is_empty() || gap_ok) {
+                self.flush_singles(sink);
+            }
+            self.singles.push(self.word[0]);
+        } else {
+            self.flush_singles(sink);
+            self.emit_pieces(end, sink);
+        }
+        self.word.clear();
+        self.gap = 0;
+        self.gap_hard = false;
+    }
+
+    /// Leetspeak: rewrites digits and symbols in a word that has letters; symbols that stand for no
+    /// letter become separators (marked by class `Separator`).
+    fn map_leet(&mut self) {
+        let has_letter = self.word.iter().any(|u| u.class == Class::Letter);
+        let n = self.word.len();
+        for i in 0..n {
+            let u = self.word[i];
+            match u.class {
+                Class::Digit if has_letter => {
+                    if let Some(l) = leet(u.ch) {
+                        self.word[i].ch = l;
+                        self.word[i].class = Class::Letter;
+                    }
+                }
+                Class::Symbol => {
+                    let next_ok = i + 1 < n && self.word[i + 1].class != Class::Symbol;
+                    let prev_ok = i > 0 && self.word[i - 1].class == Class::Letter;
+                    let maps = has_letter && next_ok && (u.ch != '!' || prev_ok);
+                    match leet(u.ch).filter(|_| maps) {
+                        Some(l) => {
+                            self.word[i].ch = l;
+                            self.word[i].class = Class::Letter;
+                        }
+                        None => self.word[i].class = Class::Separator { hard: false },
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Emits the word, split where symbols turned into separators.
+    fn emit_pieces(&mut self, end: u32, sink: &mut impl Sink) {
+        let mut start = 0;
+        for i in 0..self.word.len() {
+            if matches!(self.word[i].class, Class::Separator { .. }) {
+                if i > start {
+                    self.emit_word(start, i, sink);
+                }
+                self.space(self.word[i].origin, sink);
+                start = i + 1;
+            }
+        }
+        if start < self.word.len() {
+            self.emit_word(start, self.word.len(), sink);
+        }
+        self.space(end, sink);
+    }
+
+    /// Emits held single letters: joined when there are enough of them, else as separate words.
+    fn flush_singles(&mut self, sink: &mut impl Sink) {
+        if self.singles.is_empty() {
+            return;
+        }
+        let join = self.singles.len() >= MIN_SPACED_RUN;
+        for i in 0..self.singles.len() {
+            let u = self.singles[i];
+            self.letter(u.ch, u.origin, sink);
+            if !join {
+                self.space(u.origin + 1, sink);
+            }
+        }
+        if join {
+            let end = self.singles[self.singles.len() - 1].origin + 1;
+            self.space(end, sink);
+        }
+        self.singles.clear();
+    }
+
+    fn emit_word(&mut self, from: usize, to: usize, sink: &mut impl Sink) {
+        for i in from..to {
+            let u = self.word[i];
+            self.letter(u.ch, u.origin, sink);
+        }
+    }
+
+    /// Emits one letter or digit, collapsing a repeat of the same letter.
+    #[inline]
+    fn letter(&mut self, ch: char, origin: u32, sink: &mut impl Sink) {
+        if ch == self.last && !ch.is_ascii_digit() {
+            return;
+        }
+        self.last = ch;
+        if ch.is_ascii() {
+            sink.byte(ch as u8, origin);
+        } else {
+            let mut buf = [0u8; 4];
+            for &b in ch.encode_utf8(&mut buf).as_bytes() {
+                sink.byte(b, origin);
+            }
+        }
+    }
+
+    /// Emits one word break, unless there is one already or nothing before it.
+    #[inline]
+    fn space(&mut self, origin: u32, sink: &mut impl Sink) {
+        if self.last != ' ' && self.last != '\0' {
+            self.last = ' ';
+            sink.byte(b' ', origin);
+        }
+    }
+
+    /// End of text: emits whatever is held, then a word break (so a phrase at the very end is
+    /// complete). Returns the offset just past the last character.
+    pub(crate) fn finish(&mut self, sink: &mut impl Sink) -> u32 {
+        if !self.word.is_empty() {
+            self.end_word(self.pos, sink);
+        }
+        self.flush_singles(sink);
+        self.pos
+    }
+
+    /// Marks the start as the middle of a word, so nothing matches at the very beginning.
+    pub(crate) fn start_mid_word(&mut self) {
+        self.last = '\u{1}';
+    }
+}
+
+/// A sink that collects normalised text and the offset map.
+#[derive(Debug, Default)]
+pub(crate) struct Collect {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) origins: Vec<u32>,
+}
+
+impl Sink for Collect {
+    fn byte(&mut self, byte: u8, origin: u32) {
+        self.bytes.push(byte);
+        self.origins.push(origin);
+    }
+}
+
+/// Normalises a whole string; used for phrases at load time and by [`crate::normalise`].
+pub(crate) fn normalise_into(text: &str, out: &mut Collect) {
+    out.bytes.clear();
+    out.origins.clear();
+    let mut n = Normaliser::default();
+    for ch in text.chars() {
+        n.push(ch, out);
+    }
+    n.finish(out);
+    // A trailing break carries no meaning.
+    while out.bytes.last() == Some(&b' ') {
+        out.bytes.pop();
+        out.origins.pop();
+    }
+}
+
+/// Text as the matcher sees it, with the way back to the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalised {
+    /// Lower-case words separated by single spaces.
+    pub text: String,
+    /// For each byte of `text`, the code-point offset of the input character it came from.
+    pub origins: Vec<usize>,
+}
+
+/// Normalises `text` the way phrases and scanned text are normalised (for tests and tools; the
+/// scanners normalise on the fly without building this).
+pub fn normalise(text: &str) -> Normalised {
+    let mut out = Collect::default();
+    normalise_into(text, &mut out);
+    Normalised {
+        // The normaliser emits whole UTF-8 characters only.
+        text: String::from_utf8(out.bytes).unwrap_or_default(),
+        origins: out.origins.into_iter().map(|o| o as usize).collect(),
+    }
+}
