@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod scan;
 pub mod source;
+pub mod spool;
 
 use anyhow::Context;
 

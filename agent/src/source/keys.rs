@@ -126,6 +126,8 @@ pub fn keysym_char(sym: u32) -> Option<char> {
         0x20..=0x7e | 0xa0..=0xff => char::from_u32(sym),
         // Directly encoded Unicode keysyms.
         0x0100_0000..=0x0110_ffff => char::from_u32(sym - 0x0100_0000).filter(|c| !c.is_control()),
+        // Currency keysyms (EuroSign is 0x20ac) share their code points' low bits.
+        0x20a0..=0x20ac => char::from_u32(sym),
         keysym::KP_SPACE => Some(' '),
         keysym::KP_0..=keysym::KP_9 => char::from_digit(sym - keysym::KP_0, 10),
         0xffaa => Some('*'),
