@@ -14,8 +14,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t, global = true)]
     pub log_format: LogFormat,
     #[command(flatten)]
+    #[allow(missing_docs)]
     pub serve: ServeArgs,
     #[command(subcommand)]
+    #[allow(missing_docs)]
     pub command: Option<Command>,
 }
 
@@ -55,6 +57,12 @@ pub struct CheckArgs {
     /// The signed-in user, as an identity lease would name them.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+    /// The user's group (default: from a live lease naming the user).
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    pub group: Option<String>,
+    /// State dir holding leases.json (default: the config's `state_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Decide as at this time (RFC 3339), for schedules.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
