@@ -5,6 +5,7 @@ pub mod config;
 pub mod scan;
 pub mod source;
 pub mod spool;
+pub mod text;
 
 use anyhow::Context;
 
