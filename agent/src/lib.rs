@@ -1,5 +1,6 @@
 //! ward-agent: the workstation monitoring service.
 
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod scan;
