@@ -7,7 +7,9 @@
 //! real thing in-process.
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod answer;
+pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -16,7 +18,13 @@ pub mod domain;
 pub mod identity;
 pub mod lists;
 pub mod policy;
+pub mod querylog;
+pub mod ratelimit;
+pub mod reload;
 pub mod safesearch;
+pub mod server;
+pub mod state;
+pub mod upstream;
 pub mod wire;
 
 use anyhow::Context;
@@ -33,19 +41,87 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
                 .serve
                 .config
                 .context("--config PATH is required to serve")?;
-            let config = config::Config::load(&path)?;
-            let _policy = policy::Policy::load(&config.policy)?;
+            let mut config = config::Config::load(&path)?;
+            let cli::ServeArgs {
+                config: _,
+                listen,
+                upstream,
+                state_dir,
+            } = cli.serve;
+            if !listen.is_empty() {
+                config.listen = listen;
+            }
+            if !upstream.is_empty() {
+                config.upstreams = upstream;
+            }
+            if let Some(dir) = state_dir {
+                config.state_dir = dir;
+            }
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(async {
-                let shutdown = ward_service::shutdown::CancellationToken::new();
-                ward_service::shutdown::on_signals(shutdown.clone())
-                    .context("cannot install signal handlers")?;
-                shutdown.cancelled().await;
-                Ok(())
-            })
+            runtime.block_on(serve(config))
         }
     }
+}
+
+/// Loads everything, binds the listeners and serves until SIGINT/SIGTERM.
+///
+/// # Errors
+/// A file that cannot be used (before any port is bound), or a listener that cannot be bound.
+pub async fn serve(config: config::Config) -> anyhow::Result<()> {
+    let policy = policy::Policy::load(&config.policy)?;
+    log_policy(&policy);
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
+    let lease_path = config.state_dir.join(identity::LEASE_FILE);
+    let leases = identity::Leases::load(&lease_path).unwrap_or_else(|e| {
+        tracing::error!("starting with no identity leases: {e:#}");
+        identity::Leases::default()
+    });
+    let listeners = server::Listeners::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {:?}", config.listen))?;
+    let state = std::sync::Arc::new(state::State::new(policy, leases));
+    let log = querylog::QueryLog::start(&config.state_dir.join("querylog"), &config.query_log)
+        .context("cannot start the query log")?;
+    let device = std::env::var("HOSTNAME").unwrap_or_else(|_| "ward-resolver".to_string());
+    let alerts = alerts::AlertQueue::start(&config.state_dir.join("alerts"), device)
+        .context("cannot start the alert queue")?;
+    let resolver = std::sync::Arc::new(server::Resolver {
+        cache: cache::Cache::new(config.cache.clone()),
+        upstreams: upstream::Upstreams::new(&config.upstreams, config.upstream.clone()),
+        limiter: ratelimit::RateLimiter::new(&config.rate_limit),
+        log,
+        alerts,
+        state: state.clone(),
+        config: config.clone(),
+    });
+    let shutdown = ward_service::shutdown::CancellationToken::new();
+    ward_service::shutdown::on_signals(shutdown.clone())
+        .context("cannot install signal handlers")?;
+    reload::spawn(
+        state,
+        Some(config.policy.clone()),
+        lease_path,
+        shutdown.clone(),
+    )?;
+    for addr in listeners.local_addrs() {
+        tracing::info!("listening on {addr} (udp, tcp)");
+    }
+    tracing::info!(upstreams = ?config.upstreams, "ward-resolver started");
+    server::run(resolver, listeners, shutdown).await
+}
+
+fn log_policy(policy: &policy::Policy) {
+    let tiers: Vec<&str> = policy.tiers.iter().map(|t| t.name.as_str()).collect();
+    tracing::info!(
+        policy = %policy.source.display(),
+        tiers = ?tiers,
+        default_tier = %policy.tiers[policy.default_tier].name,
+        list_entries = policy.lists.len(),
+        list_bytes = policy.lists.memory_bytes(),
+        "policy loaded"
+    );
 }
 
 fn run_check(args: cli::CheckArgs) -> anyhow::Result<()> {

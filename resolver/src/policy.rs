@@ -706,18 +706,19 @@ impl Builder<'_> {
                     .file_stem()
                     .and_then(|s| s.to_str())
                     .unwrap_or_default();
-                let category =
-                    match category.or_else(|| category_for_list_name(stem)) {
-                        Some(c) => c,
-                        // A folder of lists may hold categories Ward does not filter on; skip those.
-                        None if files_from_dir(&path, &file) => continue,
-                        None => return Err(self.error_at(
+                let category = match category.or_else(|| category_for_list_name(stem)) {
+                    Some(c) => c,
+                    // A folder of lists may hold categories Ward does not filter on; skip those.
+                    None if files_from_dir(&path, &file) => continue,
+                    None => {
+                        return Err(self.error_at(
                             &shown,
                             format!(
                                 "lists: `{shown}`: say which category it is (category = \"...\")"
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
                 let entries = builder.add_file(&file, category).map_err(|e| {
                     self.error_at(&shown, format!("lists: {}: {e}", file.display()))
                 })?;

@@ -1,0 +1,258 @@
+//! The query log: one JSON line per decision, written by its own thread so the hot path only hands
+//! over a small record through a bounded channel (when the channel is full the record is counted and
+//! dropped rather than delaying an answer). Files rotate by size; rotated files older than the
+//! retention period are deleted.
+//!
+//! Fields: `time`, `client`, `identity`, `user`, `group`, `tier`, `name`, `type`, `decision`
+//! (allow, block, rewrite), `category`, `rule`, `rcode`, `cached`, `latency_us`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::config::QueryLogConfig;
+use crate::decide::Verdict;
+use crate::identity::Identity;
+use crate::policy::Policy;
+
+/// The current log file's name in the log folder.
+pub const CURRENT: &str = "queries.jsonl";
+const CHANNEL: usize = 65_536;
+
+/// One decision, as handed from the hot path.
+pub struct Record {
+    /// When the query arrived.
+    pub time: Timestamp,
+    /// Who asked.
+    pub client: IpAddr,
+    /// Their identity.
+    pub identity: Identity,
+    /// The name asked.
+    pub name: Box<str>,
+    /// The type asked.
+    pub qtype: u16,
+    /// The decision.
+    pub verdict: Verdict,
+    /// The policy it was made against (for tier names and rule text).
+    pub policy: Arc<Policy>,
+    /// RCODE answered.
+    pub rcode: u8,
+    /// Whether the answer came from the cache.
+    pub cached: bool,
+    /// Time from arrival to answer.
+    pub latency: Duration,
+}
+
+/// The sending side, cheap to clone.
+#[derive(Clone)]
+pub struct QueryLog {
+    sender: Option<SyncSender<Record>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl QueryLog {
+    /// A log that records nothing.
+    pub fn disabled() -> QueryLog {
+        QueryLog {
+            sender: None,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Starts the writer thread for `dir`.
+    ///
+    /// # Errors
+    /// The folder or file cannot be created.
+    pub fn start(dir: &Path, config: &QueryLogConfig) -> std::io::Result<QueryLog> {
+        if !config.enabled {
+            return Ok(QueryLog::disabled());
+        }
+        std::fs::create_dir_all(dir)?;
+        let writer = Writer::open(dir.to_path_buf(), config.clone())?;
+        let (sender, receiver) = mpsc::sync_channel(CHANNEL);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = dropped.clone();
+        std::thread::Builder::new()
+            .name("query-log".into())
+            .spawn(move || writer.run(receiver, counter))?;
+        Ok(QueryLog {
+            sender: Some(sender),
+            dropped,
+        })
+    }
+
+    /// Whether records are wanted (so callers can skip building them).
+    pub fn enabled(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// Hands a record to the writer without waiting.
+    pub fn record(&self, record: Record) {
+        if let Some(sender) = &self.sender {
+            if let Err(TrySendError::Full(_)) = sender.try_send(record) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    config: QueryLogConfig,
+    file: BufWriter<File>,
+    written: u64,
+}
+
+impl Writer {
+    fn open(dir: PathBuf, config: QueryLogConfig) -> std::io::Result<Writer> {
+        let path = dir.join(CURRENT);
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let written = file.metadata()?.len();
+        Ok(Writer {
+            dir,
+            config,
+            file: BufWriter::with_capacity(1 << 16, file),
+            written,
+        })
+    }
+
+    fn run(mut self, receiver: Receiver<Record>, dropped: Arc<AtomicU64>) {
+        let mut line = String::with_capacity(512);
+        self.purge();
+        loop {
+            match receiver.recv_timeout(Duration::from_millis(500)) {
+                Ok(record) => {
+                    line.clear();
+                    format_record(&mut line, &record);
+                    if let Err(e) = self.write(line.as_bytes()) {
+                        tracing::warn!(error = %e, "query log write failed");
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.file.flush();
+                    let lost = dropped.swap(0, Ordering::Relaxed);
+                    if lost > 0 {
+                        tracing::warn!(lost, "query log fell behind; records were dropped");
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.file.flush();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
+        if self.written + line.len() as u64 > self.config.rotate_bytes {
+            self.rotate()?;
+        }
+        self.file.write_all(line)?;
+        self.written += line.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        let stamp = Timestamp::now().strftime("%Y%m%dT%H%M%S%.fZ").to_string();
+        let rotated = self.dir.join(format!("queries-{stamp}.jsonl"));
+        std::fs::rename(self.dir.join(CURRENT), rotated)?;
+        *self = Writer::open(self.dir.clone(), self.config.clone())?;
+        self.purge();
+        Ok(())
+    }
+
+    /// Deletes rotated files past the retention period.
+    fn purge(&self) {
+        let keep = Duration::from_secs(u64::from(self.config.retention_days) * 86_400);
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with("queries-") {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > keep);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Writes `record` as one JSON line.
+pub fn format_record(out: &mut String, r: &Record) {
+    use std::fmt::Write;
+    let tier = r
+        .policy
+        .tiers
+        .get(r.identity.tier)
+        .map_or("", |t| t.name.as_str());
+    let _ = write!(
+        out,
+        "{{\"time\":\"{}\",\"client\":\"{}\",\"identity\":",
+        r.time, r.client
+    );
+    json_str(out, &r.identity.describe());
+    out.push_str(",\"user\":");
+    json_opt(out, r.identity.user.as_deref());
+    out.push_str(",\"group\":");
+    json_opt(out, r.identity.group.as_deref());
+    out.push_str(",\"tier\":");
+    json_str(out, tier);
+    out.push_str(",\"name\":");
+    json_str(out, &r.name);
+    let _ = write!(
+        out,
+        ",\"type\":\"{}\",\"decision\":\"{}\",\"category\":",
+        hickory_proto::rr::RecordType::from(r.qtype),
+        r.verdict.verdict_str()
+    );
+    json_opt(out, r.verdict.category.map(|c| c.as_str()));
+    out.push_str(",\"rule\":");
+    json_str(out, &r.verdict.rule_text(&r.policy, &r.identity, &r.name));
+    let _ = writeln!(
+        out,
+        ",\"rcode\":{},\"cached\":{},\"latency_us\":{}}}",
+        r.rcode,
+        r.cached,
+        r.latency.as_micros()
+    );
+}
+
+fn json_opt(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn json_str(out: &mut String, s: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
