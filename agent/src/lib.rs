@@ -1,8 +1,10 @@
 //! ward-agent: the workstation monitoring service.
 
+pub mod alert;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod host;
 pub mod scan;
 pub mod source;
 pub mod spool;

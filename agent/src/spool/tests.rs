@@ -149,7 +149,8 @@ fn batches_respect_their_limits() {
     }
     assert_eq!(s.batch(3, 1 << 20).unwrap().len(), 3);
     let one = record_size(&alert(3, 1000));
-    assert_eq!(s.batch(10, one * 2).unwrap().len(), 2);
+    // Timestamps vary in length by a few bytes, hence the slack.
+    assert_eq!(s.batch(10, one * 2 + 100).unwrap().len(), 2);
     // One oversized record still goes out alone rather than blocking the spool forever.
     assert_eq!(s.batch(10, 1).unwrap().len(), 1);
 }
