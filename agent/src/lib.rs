@@ -6,8 +6,10 @@ pub mod cli;
 pub mod config;
 pub mod host;
 pub mod scan;
+pub mod shipper;
 pub mod source;
 pub mod spool;
+pub mod status;
 pub mod text;
 
 use anyhow::Context;

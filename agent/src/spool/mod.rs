@@ -290,6 +290,27 @@ impl<F: SpoolFs> Spool<F> {
         Ok(())
     }
 
+    /// Removes a record the collector refused for good, counting it as dropped.
+    ///
+    /// # Errors
+    /// The record or the ledger could not be changed.
+    pub fn reject(&self, id: Uuid) -> Result<(), SpoolError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in self.entries()? {
+            if entry.id == id {
+                let category = self
+                    .fs
+                    .read(&entry.name)
+                    .ok()
+                    .and_then(|b| record::decode(&b).ok())
+                    .map(|a| a.category);
+                self.fs.remove(&entry.name)?;
+                self.record_drops(&[(category, entry.severity)], false)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Records waiting to be sent.
     ///
     /// # Errors
