@@ -179,11 +179,14 @@ async fn a_collector_down_for_hours_gets_every_alert_exactly_once_with_growing_w
     let rig = start(collector, spool_with(&alerts));
     rig.until("all stored", |s| s.stored.len() == alerts.len())
         .await;
-    let state = rig.collector.state.lock().unwrap();
-    let unique: HashSet<_> = state.stored.iter().collect();
+    let (stored, attempts) = {
+        let state = rig.collector.state.lock().unwrap();
+        (state.stored.clone(), state.attempts.clone())
+    };
+    let unique: HashSet<_> = stored.iter().collect();
     assert_eq!(unique.len(), alerts.len());
     // Waits between failed attempts grow (50-100 % jitter of 1, 2, 4 ... s) up to the cap.
-    let gaps: Vec<Duration> = state.attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps[0] >= Duration::from_millis(500) && gaps[0] <= Duration::from_secs(1));
     assert!(gaps[5] >= Duration::from_secs(16) && gaps[5] <= Duration::from_secs(32));
     assert!(gaps.iter().all(|g| *g <= Duration::from_secs(300)));
@@ -192,7 +195,6 @@ async fn a_collector_down_for_hours_gets_every_alert_exactly_once_with_growing_w
         "capped at 300 s, jittered: {:?}",
         gaps[10]
     );
-    drop(state);
     assert_eq!(rig.spool.depth().unwrap(), 0);
     rig.stop().await;
 }
@@ -242,19 +244,25 @@ async fn heartbeats_report_drops_once_and_leases_name_the_user() {
     let rig = start(collector, Arc::clone(&spool));
     rig.until("two heartbeats", |s| s.heartbeats.len() >= 2)
         .await;
-    let state = rig.collector.state.lock().unwrap();
-    assert_eq!(state.heartbeats[0].spool_dropped, 1);
-    assert_eq!(state.heartbeats[1].spool_dropped, 0);
-    assert_eq!(state.heartbeats[1].hostname, "ws-1");
+    let (heartbeats, stored, leases) = {
+        let state = rig.collector.state.lock().unwrap();
+        (
+            state.heartbeats.clone(),
+            state.stored.clone(),
+            state.leases.clone(),
+        )
+    };
+    assert_eq!(heartbeats[0].spool_dropped, 1);
+    assert_eq!(heartbeats[1].spool_dropped, 0);
+    assert_eq!(heartbeats[1].hostname, "ws-1");
     // The drop also became a device alert, delivered like any other.
-    assert_eq!(state.stored.len(), 2);
-    let lease = &state.leases[0];
+    assert_eq!(stored.len(), 2);
+    let lease = &leases[0];
     assert_eq!(
         (lease.user.as_str(), lease.group.as_str()),
         ("pupil1", "pupil")
     );
     assert!(!lease.addresses.is_empty());
-    drop(state);
     rig.stop().await;
 }
 
