@@ -1,0 +1,193 @@
+//! Request extractors: who the device is ([`Device`]), and the body as a strictly parsed, validated
+//! protocol message ([`Strict`]).
+//!
+//! Order matters and axum keeps it: authentication (headers only) runs before the body is read, so an
+//! unauthenticated sender never gets to upload megabytes.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts};
+use http_body_util::{BodyExt, Limited};
+use serde::de::DeserializeOwned;
+use ward_protocol::{AlertBatch, EnrolRequest, Heartbeat, IdentityLease, Validate};
+
+use super::Failure;
+use crate::app::App;
+use crate::store::DeviceRecord;
+use crate::tls::Peer;
+
+/// The remote peer of this request.
+pub fn peer(parts: &Parts) -> Result<&Peer, Failure> {
+    parts
+        .extensions
+        .get::<Peer>()
+        .ok_or_else(|| Failure::Internal("request without peer information".into()))
+}
+
+/// An enrolled, unrevoked device, identified by its client certificate, within its rate limit.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Its record, as of this request.
+    pub record: DeviceRecord,
+    /// The address it connected from.
+    pub ip: String,
+}
+
+impl Device {
+    /// Refuses unless the device is of `kind` (`agent` or `resolver`).
+    ///
+    /// # Errors
+    /// [`Failure::Forbidden`] naming the route's audience.
+    pub fn require(&self, kind: &str, what: &str) -> Result<(), Failure> {
+        if self.record.kind == kind {
+            Ok(())
+        } else {
+            Err(Failure::Forbidden(format!(
+                "{what} is for {kind}s; device {} enrolled as {}",
+                self.record.id, self.record.kind
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<App> for Device {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let peer = peer(parts)?;
+        let cert = peer.cert.clone().ok_or(Failure::NoCertificate)?;
+        if let Err(why) = &cert.chain {
+            return Err(Failure::UntrustedCertificate(why.clone()));
+        }
+        // Looked up on every request, so a revocation takes effect at once.
+        let sha = cert.sha256.clone();
+        let record = app
+            .with_store(move |s| s.device_by_cert(&sha))
+            .await?
+            .ok_or(Failure::UnknownDevice)?;
+        if record.revoked.is_some() {
+            return Err(Failure::Revoked(record.id));
+        }
+        app.device_limiter()
+            .check(&record.id)
+            .map_err(Failure::RateLimited)?;
+        Ok(Device {
+            record,
+            ip: peer.addr.ip().to_string(),
+        })
+    }
+}
+
+/// A message the API accepts as a body, with the largest body it may arrive in.
+pub trait Message: DeserializeOwned + Validate + Send {
+    /// Largest accepted body for this message.
+    fn max_bytes(app: &App) -> usize;
+}
+
+impl Message for AlertBatch {
+    fn max_bytes(app: &App) -> usize {
+        app.config().limits.max_request_bytes
+    }
+}
+
+macro_rules! small_message {
+    ($($t:ty),*) => {$(
+        impl Message for $t {
+            fn max_bytes(_: &App) -> usize {
+                64 * 1024
+            }
+        }
+    )*};
+}
+small_message!(EnrolRequest, Heartbeat, IdentityLease);
+
+/// A body parsed strictly: JSON content type, bounded size, no fields the protocol does not define,
+/// and [`Validate`] passed.
+#[derive(Debug)]
+pub struct Strict<T>(pub T);
+
+impl<T: Message> FromRequest<App> for Strict<T> {
+    type Rejection = Failure;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim();
+                mime.eq_ignore_ascii_case("application/json")
+            });
+        if !json {
+            return Err(Failure::NotJson);
+        }
+        let limit = T::max_bytes(app);
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(Failure::TooLarge(limit));
+        }
+        let body = Limited::new(request.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    Failure::TooLarge(limit)
+                } else {
+                    Failure::Malformed(format!("cannot read the body: {e}"))
+                }
+            })?
+            .to_bytes();
+        let message = parse_strict::<T>(&body)?;
+        message
+            .validate(jiff::Timestamp::now())
+            .map_err(Failure::from_validation)?;
+        Ok(Strict(message))
+    }
+}
+
+/// Parses JSON, refusing any field the type does not define (at any depth).
+///
+/// # Errors
+/// [`Failure::Malformed`] or [`Failure::UnknownField`].
+pub fn parse_strict<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    let mut unknown = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_ignored::deserialize(&mut deserializer, |path| {
+        unknown.get_or_insert_with(|| path.to_string());
+    })
+    .map_err(|e| Failure::Malformed(e.to_string()))?;
+    deserializer
+        .end()
+        .map_err(|e| Failure::Malformed(e.to_string()))?;
+    match unknown {
+        Some(path) => Err(Failure::UnknownField(path)),
+        None => Ok(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_named_at_any_depth() {
+        let hb = r#"{"version":1,"time":"2026-11-24T10:00:00Z","hostname":"h","os":"linux","agent_version":"1","sessions":[{"user":"u","helper_alive":true,"extra":1}]}"#;
+        match parse_strict::<Heartbeat>(hb.as_bytes()) {
+            Err(Failure::UnknownField(path)) => assert_eq!(path, "sessions.0.extra"),
+            other => panic!("{other:?}"),
+        }
+        let ok = hb.replace(",\"extra\":1", "");
+        parse_strict::<Heartbeat>(ok.as_bytes()).unwrap();
+        assert!(matches!(
+            parse_strict::<Heartbeat>(b"{\"version\":1"),
+            Err(Failure::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_strict::<Heartbeat>(format!("{ok} trailing").as_bytes()),
+            Err(Failure::Malformed(_))
+        ));
+    }
+}

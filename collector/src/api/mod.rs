@@ -1,0 +1,116 @@
+//! The `/api/v1` routes agents and resolvers use (documented in `collector/openapi.yaml`).
+//!
+//! Every route except `enrol` and `health` demands an enrolled, unrevoked device certificate
+//! ([`extract::Device`]); every body is parsed strictly and validated ([`extract::Strict`]); every
+//! refusal is a [`Failure`] mapped to its status in one impl. The review UI adds its own routes to the
+//! same router (see [`crate::router`]).
+
+mod enrol;
+mod error;
+pub mod extract;
+mod ingest;
+mod stream;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ward_protocol::{Heartbeat, IdentityLease, PolicySnapshot, PROTOCOL_VERSION};
+
+pub use enrol::token_hash;
+pub use error::{Failure, Refusal};
+use extract::{Device, Strict};
+
+use crate::app::App;
+use crate::store::{HeartbeatRecord, LeaseRecord, PolicyRecord};
+
+/// The API routes.
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/enrol", post(enrol::enrol))
+        .route("/api/v1/alerts", post(ingest::alerts))
+        .route("/api/v1/heartbeat", post(heartbeat))
+        .route("/api/v1/leases", post(lease))
+        .route("/api/v1/policy", get(policy))
+        .route("/api/v1/stream", get(stream::stream))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "protocol_version": PROTOCOL_VERSION,
+        "collector_version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn heartbeat(
+    State(app): State<App>,
+    device: Device,
+    Strict(hb): Strict<Heartbeat>,
+) -> Result<StatusCode, Failure> {
+    let dead: Vec<&str> = hb
+        .sessions
+        .iter()
+        .filter(|s| !s.helper_alive)
+        .map(|s| s.user.as_str())
+        .collect();
+    let record = HeartbeatRecord {
+        received: jiff::Timestamp::now().as_microsecond(),
+        ip: device.ip.clone(),
+        hostname: hb.hostname.clone(),
+        os: hb.os.clone(),
+        program_version: hb.agent_version.clone(),
+        wordlist_version: hb.wordlist_version.clone(),
+        spool_depth: i64::from(hb.spool_depth),
+        spool_dropped: i64::from(hb.spool_dropped),
+        dead_helpers: (!dead.is_empty()).then(|| dead.join(",")),
+    };
+    let id = device.record.id.clone();
+    app.with_store(move |s| s.record_heartbeat(&id, &record))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn lease(
+    State(app): State<App>,
+    device: Device,
+    Strict(lease): Strict<IdentityLease>,
+) -> Result<StatusCode, Failure> {
+    device.require("agent", "posting identity leases")?;
+    let record = LeaseRecord {
+        device: device.record.id.clone(),
+        user: lease.user.clone(),
+        group: lease.group.clone(),
+        addresses: lease
+            .addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        expires: lease.expires.as_microsecond(),
+        updated: jiff::Timestamp::now().as_microsecond(),
+    };
+    app.with_store(move |s| s.put_lease(&record)).await?;
+    app.hub().leases_changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn policy(State(app): State<App>, device: Device) -> Result<Json<PolicySnapshot>, Failure> {
+    device.require("resolver", "the policy")?;
+    let policy = app
+        .with_store(|s| s.latest_policy())
+        .await?
+        .ok_or(Failure::NotFound("the collector holds no policy yet"))?;
+    Ok(Json(snapshot(policy)))
+}
+
+/// The wire form of a stored policy revision.
+pub fn snapshot(policy: PolicyRecord) -> PolicySnapshot {
+    PolicySnapshot {
+        version: PROTOCOL_VERSION,
+        revision: policy.revision as u64,
+        sha256: policy.sha256,
+        policy_toml: policy.policy_toml,
+    }
+}
