@@ -47,8 +47,9 @@ pub(crate) struct Entry {
     pub(crate) phrase: String,
     pub(crate) no_capture: bool,
     pub(crate) stem: bool,
-    /// For `strict`: the phrase's length in code points, which the matched text must have.
-    pub(crate) strict_len: Option<u32>,
+    /// For `strict`: the phrase's letters (see [`strict_fold`]), which the matched text must have
+    /// exactly: no stretched, squeezed or spaced-out letters.
+    pub(crate) strict: Option<String>,
     pub(crate) unless: Vec<u32>,
     pub(crate) near: Vec<u32>,
     /// Normalised bytes to wait after the match before it can be confirmed (for exclusions and
@@ -150,6 +151,22 @@ impl Detector {
 }
 
 use crate::{Match, Scratch};
+
+/// One character as `strict` entries compare it: lower-cased, leetspeak read as letters,
+/// punctuation and spaces dropped.
+pub(crate) fn strict_fold(c: char) -> Option<char> {
+    let c = c.to_lowercase().next().unwrap_or(c);
+    let c = match c {
+        '0' => 'o',
+        '1' | '!' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        c => c,
+    };
+    c.is_alphanumeric().then_some(c)
+}
 
 /// FNV-1a over names and texts: a cheap, stable fingerprint of the loaded lists.
 fn version_of(files: &[&WordlistFile<'_>]) -> String {
@@ -368,7 +385,9 @@ fn compile_entry(
         lookahead = lookahead.max(NEAR_WINDOW + longest_word);
     }
     Entry {
-        strict_len: e.strict.then(|| e.phrase.chars().count() as u32),
+        strict: e
+            .strict
+            .then(|| e.phrase.chars().filter_map(strict_fold).collect()),
         id: e.id,
         category: e.category,
         language: e.language,

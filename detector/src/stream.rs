@@ -14,7 +14,7 @@
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::Anchored;
 
-use crate::compile::{Detector, Target, NEAR_WINDOW};
+use crate::compile::{strict_fold, Detector, Target, NEAR_WINDOW};
 use crate::normalise::{Normaliser, Sink};
 use crate::{Match, CONTEXT_CHARS};
 
@@ -25,6 +25,9 @@ const MASK: u64 = RING as u64 - 1;
 /// How many characters back a backspace replays from the window's buffer: enough to rebuild the
 /// history for the longest pattern, its exclusions and context words.
 const REPLAY_CHARS: usize = 200;
+
+/// How many reported matches a window remembers to avoid repeats.
+const REMEMBERED: usize = 16;
 
 /// A phrase match waiting for its word to end and its context to be seen.
 #[derive(Debug, Clone, Copy)]
@@ -61,11 +64,13 @@ struct Matcher {
     first_is_boundary: bool,
     ring_byte: Box<[u8; RING]>,
     ring_origin: Box<[u32; RING]>,
+    /// The last input characters, by code-point offset (for `strict` entries).
+    ring_char: Box<[char; RING]>,
     pending: Vec<Candidate>,
     hits: Vec<Hit>,
-    /// Matches ending at or before this offset were reported already (used after a replay).
-    reported_to: u32,
-    replay_floor: u32,
+    /// The last few matches reported (entry, start, end): a backspace that replays text, or a
+    /// phrase deleted and retyped in place, must not report the same match twice.
+    reported: Vec<(u32, u32, u32)>,
 }
 
 impl Matcher {
@@ -78,10 +83,10 @@ impl Matcher {
             first_is_boundary: true,
             ring_byte: Box::new([b' '; RING]),
             ring_origin: Box::new([0; RING]),
+            ring_char: Box::new(['\0'; RING]),
             pending: Vec::new(),
             hits: Vec::new(),
-            reported_to: 0,
-            replay_floor: 0,
+            reported: Vec::new(),
         }
     }
 
@@ -95,6 +100,15 @@ impl Matcher {
             self.first = self.emitted;
             self.first_is_boundary = self.emitted == 0 || self.last_byte() == Some(b' ');
         }
+    }
+
+    /// Whether the input characters `start..end` fold to exactly `letters` (for `strict`).
+    fn span_is(&self, start: u32, end: u32, letters: &str) -> bool {
+        if (end - start) as usize > RING {
+            return false;
+        }
+        let folded = (start..end).filter_map(|i| strict_fold(self.ring_char[i as usize % RING]));
+        folded.eq(letters.chars())
     }
 
     fn last_byte(&self) -> Option<u8> {
@@ -177,18 +191,28 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
                 match target {
                     Target::Entry(entry) => {
                         if self.m.boundary_before(start_norm) {
-                            self.m.pending.push(Candidate {
-                                entry,
-                                pattern: pid.as_u32(),
-                                start_norm,
-                                end_norm,
-                                start: self.m.ring_origin[(start_norm & MASK) as usize],
-                                end: None,
-                                deadline: u64::MAX,
-                            });
+                            // Longest first among matches ending here, so it is the one reported.
+                            let at = self
+                                .m
+                                .pending
+                                .iter()
+                                .position(|p| p.end_norm == end_norm && p.start_norm > start_norm)
+                                .unwrap_or(self.m.pending.len());
+                            self.m.pending.insert(
+                                at,
+                                Candidate {
+                                    entry,
+                                    pattern: pid.as_u32(),
+                                    start_norm,
+                                    end_norm,
+                                    start: self.m.ring_origin[(start_norm & MASK) as usize],
+                                    end: None,
+                                    deadline: u64::MAX,
+                                },
+                            );
                         }
                     }
-                    Target::Context(_) if !self.m.boundary_before(start_norm) => {}
+                    _ if !self.m.boundary_before(start_norm) => {}
                     _ => {
                         self.m.hits.push(Hit {
                             target,
@@ -214,12 +238,17 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
         let det = self.det;
         let entry = &det.entries[c.entry as usize];
         let end = c.end.unwrap_or(self.seen);
-        if let Some(len) = entry.strict_len {
-            if end - c.start != len {
+        if let Some(letters) = &entry.strict {
+            if !self.m.span_is(c.start, end, letters) {
                 return;
             }
         }
-        let overlaps = |h: &Hit| h.start_norm < c.end_norm && c.start_norm < h.end_norm;
+        let emitted = self.m.emitted;
+        let ring = &self.m.ring_byte;
+        // Exclusions and context words are whole words too: "cut myself a" is not in "cut myself
+        // again". (Their start was checked when they were found.)
+        let whole = |h: &Hit| h.end_norm >= emitted || ring[(h.end_norm & MASK) as usize] == b' ';
+        let overlaps = |h: &Hit| whole(h) && h.start_norm < c.end_norm && c.start_norm < h.end_norm;
         let near = |h: &Hit| {
             h.end_norm + NEAR_WINDOW >= c.start_norm && h.start_norm <= c.end_norm + NEAR_WINDOW
         };
@@ -228,7 +257,7 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
             match h.target {
                 Target::Safe if overlaps(h) => return,
                 Target::Except(e) if e == c.entry && overlaps(h) => return,
-                Target::Context(w) if near(h) => {
+                Target::Context(w) if near(h) && whole(h) => {
                     if entry.unless.contains(&w) {
                         return;
                     }
@@ -237,10 +266,19 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
                 _ => {}
             }
         }
-        if !near_found || end <= self.m.replay_floor.min(self.m.reported_to) {
+        let key = (c.entry, c.start, end);
+        // One report per place per category: "how to kill myself" also contains "kill myself", and
+        // the same phrase may be listed in two languages.
+        let covered = self.m.reported.iter().any(|&(e, s, en)| {
+            s <= c.start && end <= en && det.entries[e as usize].category == entry.category
+        });
+        if !near_found || covered {
             return;
         }
-        self.m.reported_to = self.m.reported_to.max(end);
+        if self.m.reported.len() == REMEMBERED {
+            self.m.reported.remove(0);
+        }
+        self.m.reported.push(key);
         let context_start = c.start.saturating_sub(CONTEXT_CHARS as u32);
         let context_end = (end + CONTEXT_CHARS as u32).min(self.seen.max(end));
         (self.on_match)(Match {
@@ -313,6 +351,7 @@ impl Window {
         mut on_match: impl FnMut(Match<'d>),
     ) {
         self.m.bind(detector);
+        self.m.ring_char[self.norm.pos() as usize % RING] = ch;
         let mut run = Run {
             m: &mut self.m,
             det: detector,
@@ -337,6 +376,7 @@ impl Window {
             seen: self.norm.pos() + text.chars().count() as u32,
         };
         for ch in text.chars() {
+            run.m.ring_char[self.norm.pos() as usize % RING] = ch;
             self.norm.push(ch, &mut run);
         }
     }
@@ -367,7 +407,7 @@ impl Window {
         on_match: impl FnMut(Match<'d>),
     ) {
         let new_pos = self.norm.pos().saturating_sub(1);
-        let reported_to = self.m.reported_to;
+        let reported = std::mem::take(&mut self.m.reported);
         let tail_start = buffer
             .char_indices()
             .rev()
@@ -391,10 +431,8 @@ impl Window {
         if !boundary {
             self.norm.start_mid_word();
         }
-        self.m.reported_to = reported_to;
-        self.m.replay_floor = u32::MAX;
+        self.m.reported = reported;
         self.push_str(tail, detector, on_match);
-        self.m.replay_floor = 0;
     }
 }
 
@@ -420,8 +458,7 @@ impl Scratch {
         w.m.first_is_boundary = true;
         w.m.pending.clear();
         w.m.hits.clear();
-        w.m.reported_to = 0;
-        w.m.replay_floor = 0;
+        w.m.reported.clear();
         w.push_str(text, det, &mut on_match);
         w.end_of_text(det, &mut on_match);
     }

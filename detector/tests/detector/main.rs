@@ -1,0 +1,8 @@
+//! ward-detector's integration tests: one binary, one module per concern.
+
+mod eval;
+mod incremental;
+mod load;
+mod normalise;
+mod support;
+mod verify;
