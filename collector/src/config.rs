@@ -28,6 +28,8 @@ struct RawConfig {
     retention: RawRetention,
     #[serde(default)]
     devices: RawDevices,
+    #[serde(default)]
+    ui: crate::ui::settings::RawUi,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +136,8 @@ pub struct Config {
     pub retention: Retention,
     /// Silent-device detection.
     pub silent: SilentDevices,
+    /// Review UI: block page, notifications, second factor, approvals.
+    pub ui: crate::ui::settings::UiConfig,
 }
 
 impl Default for Config {
@@ -170,6 +174,7 @@ fn build(path: &Path, raw: RawConfig, _base: &Path) -> Result<Config, ConfigErro
         limits,
         retention,
         devices,
+        ui,
     } = raw;
     let bad = |message: String| ConfigError::invalid(path, message);
 
@@ -252,8 +257,12 @@ fn build(path: &Path, raw: RawConfig, _base: &Path) -> Result<Config, ConfigErro
 
     let silent = silent_devices(devices).map_err(|m| bad(format!("devices.{m}")))?;
 
+    let listen = listen.unwrap_or_else(|| ([127, 0, 0, 1], 8443).into());
+    let ui = ui
+        .build(&hostnames, listen)
+        .map_err(|(key, message)| bad(format!("{key}: {message}")))?;
     Ok(Config {
-        listen: listen.unwrap_or_else(|| ([127, 0, 0, 1], 8443).into()),
+        listen,
         data_dir: relative_to(
             path,
             &data_dir.unwrap_or_else(|| PathBuf::from("ward-data")),
@@ -264,6 +273,7 @@ fn build(path: &Path, raw: RawConfig, _base: &Path) -> Result<Config, ConfigErro
         limits,
         retention,
         silent,
+        ui,
     })
 }
 

@@ -101,6 +101,7 @@ pub async fn run(
     }
     let tls = tls::Tls::new(app.ca(), &names)?;
     let jobs = tokio::spawn(jobs::run(app.clone(), shutdown.clone()));
+    let ui = ui::start(&app, &config, shutdown.clone()).await?;
     tracing::info!(
         listen = %local,
         data_dir = %config.data_dir.display(),
@@ -111,7 +112,7 @@ pub async fn run(
     let result = server::run(
         listener,
         tls,
-        router(app),
+        ui::mount(router(app), ui),
         config.limits.max_connections,
         shutdown.clone(),
         ward_service::shutdown::GRACE,

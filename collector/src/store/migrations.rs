@@ -91,4 +91,7 @@ CREATE TABLE users (
     disabled_us BIGINT
 );
 "#,
+    // 2: the review UI's tables (sessions, audit chain, triage notes, unblock requests, policy
+    //    change control) and the indexes its queue needs.
+    crate::ui::store::MIGRATION,
 ];
