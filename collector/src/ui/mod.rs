@@ -193,14 +193,21 @@ pub fn router(ui: Ui) -> Router {
 }
 
 /// Adds the UI's routes to the server's router, and sends requests for blocked names (any Host that
-/// is not the collector's own) to the block page.
-pub fn mount(api: Router, ui: Ui) -> Router {
-    api.merge(router(ui.clone()))
-        .layer(axum::middleware::from_fn_with_state(ui, block::by_host))
+/// is not the collector's own) to the block page. Without a UI (see [`start`]) the router is unchanged.
+pub fn mount(api: Router, ui: Option<Ui>) -> Router {
+    match ui {
+        Some(ui) => api
+            .merge(router(ui.clone()))
+            .layer(axum::middleware::from_fn_with_state(ui, block::by_host)),
+        None => api,
+    }
 }
 
 /// Opens the UI beside a started collector: its store and key, the urgent-alert notifier, and the
 /// plain-HTTP block page (a port that cannot be bound is logged, not fatal: the API must still run).
+///
+/// The UI's tables live in the SQLite database for now; on PostgreSQL the collector serves the API
+/// only (`None`) and says so in its log.
 ///
 /// # Errors
 /// The UI's tables cannot be opened.
@@ -208,7 +215,13 @@ pub async fn start(
     app: &App,
     config: &crate::config::Config,
     shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<Ui> {
+) -> anyhow::Result<Option<Ui>> {
+    if config.database != crate::config::Database::Sqlite {
+        tracing::warn!(
+            "the review UI needs the SQLite backend in this version; serving the API only"
+        );
+        return Ok(None);
+    }
     let ui = {
         let (app, settings) = (app.clone(), config.ui.settings.clone());
         tokio::task::spawn_blocking(move || Ui::open(app, settings)).await??
@@ -231,7 +244,7 @@ pub async fn start(
             }
         }
     }
-    Ok(ui)
+    Ok(Some(ui))
 }
 
 /// Why a UI request did not get its page.
