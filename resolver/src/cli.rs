@@ -43,6 +43,28 @@ pub struct ServeArgs {
 pub enum Command {
     /// Decide one query without serving and print the decision as JSON.
     Check(CheckArgs),
+    /// Obtain this resolver's certificate from a collector; serving then follows its policy.
+    Enrol(EnrolArgs),
+}
+
+/// `ward-resolver enrol`.
+#[derive(Debug, clap::Args)]
+pub struct EnrolArgs {
+    /// The collector, e.g. https://127.0.0.1:8443.
+    #[arg(long, value_name = "URL")]
+    pub collector: String,
+    /// Enrolment token from `ward-collector token create`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: String,
+    /// The collector's CA certificate (its `<data-dir>/ca.pem`).
+    #[arg(long, value_name = "PEM")]
+    pub ca: PathBuf,
+    /// Configuration file (for its state_dir).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Where to keep the certificate and the collector's policy.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// `ward-resolver check`.

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod decide;
 pub mod domain;
+pub mod enrolled;
 pub mod identity;
 pub mod lists;
 pub mod policy;
@@ -36,6 +37,7 @@ use anyhow::Context;
 pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(cli::Command::Check(args)) => run_check(args),
+        Some(cli::Command::Enrol(args)) => run_enrol(args),
         None => {
             let path = cli
                 .serve
@@ -69,7 +71,12 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
 /// # Errors
 /// A file that cannot be used (before any port is bound), or a listener that cannot be bound.
 pub async fn serve(config: config::Config) -> anyhow::Result<()> {
-    let policy = policy::Policy::load(&config.policy)?;
+    let enrolled = enrolled::is_enrolled(&config.state_dir);
+    let (policy, revision) = if enrolled {
+        enrolled::starting_policy(&config.state_dir, &config.policy)?
+    } else {
+        (policy::Policy::load(&config.policy)?, 0)
+    };
     log_policy(&policy);
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
@@ -84,7 +91,9 @@ pub async fn serve(config: config::Config) -> anyhow::Result<()> {
     let state = std::sync::Arc::new(state::State::new(policy, leases));
     let log = querylog::QueryLog::start(&config.state_dir.join("querylog"), &config.query_log)
         .context("cannot start the query log")?;
-    let device = std::env::var("HOSTNAME").unwrap_or_else(|_| "ward-resolver".to_string());
+    let device = std::fs::read_to_string(config.state_dir.join("device-id"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| enrolled::hostname());
     let alerts = alerts::AlertQueue::start(&config.state_dir.join("alerts"), device)
         .context("cannot start the alert queue")?;
     let resolver = std::sync::Arc::new(server::Resolver {
@@ -100,11 +109,21 @@ pub async fn serve(config: config::Config) -> anyhow::Result<()> {
     ward_service::shutdown::on_signals(shutdown.clone())
         .context("cannot install signal handlers")?;
     reload::spawn(
-        state,
+        state.clone(),
         Some(config.policy.clone()),
         lease_path,
+        enrolled,
         shutdown.clone(),
     )?;
+    if enrolled {
+        enrolled::spawn(
+            state,
+            config.state_dir.clone(),
+            config.policy.clone(),
+            revision,
+            shutdown.clone(),
+        )?;
+    }
     for addr in listeners.local_addrs() {
         tracing::info!("listening on {addr} (udp, tcp)");
     }
@@ -122,6 +141,23 @@ fn log_policy(policy: &policy::Policy) {
         list_bytes = policy.lists.memory_bytes(),
         "policy loaded"
     );
+}
+
+fn run_enrol(args: cli::EnrolArgs) -> anyhow::Result<()> {
+    let state_dir = match (args.state_dir, &args.config) {
+        (Some(dir), _) => dir,
+        (None, Some(path)) => config::Config::load(path)?.state_dir,
+        (None, None) => anyhow::bail!("give --state-dir DIR or --config PATH (for its state_dir)"),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let device = runtime.block_on(enrolled::enrol(
+        &args.collector,
+        &args.token,
+        &args.ca,
+        &state_dir,
+    ))?;
+    println!("enrolled as {device}; state in {}", state_dir.display());
+    Ok(())
 }
 
 fn run_check(args: cli::CheckArgs) -> anyhow::Result<()> {

@@ -69,7 +69,7 @@ pub async fn reload_leases(state: &State, path: &Path) {
 }
 
 /// Watches the policy, its lists and the lease file, and listens for SIGHUP, until `shutdown`.
-/// With `policy_path` `None` (an enrolled resolver) only leases are watched here.
+/// With `enrolled` the policy comes from the collector: local edits are refused with a log line.
 ///
 /// # Errors
 /// The file watcher cannot be started.
@@ -77,6 +77,7 @@ pub fn spawn(
     state: Arc<State>,
     policy_path: Option<PathBuf>,
     lease_path: PathBuf,
+    enrolled: bool,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<What>();
@@ -145,6 +146,12 @@ pub fn spawn(
             }
             if wanted.contains(&(What::Leases as u8)) {
                 reload_leases(&state, &lease_path).await;
+            }
+            if enrolled && wanted.contains(&(What::Policy as u8)) {
+                tracing::warn!(
+                    "local policy change ignored: this resolver is enrolled and takes its policy only from the collector"
+                );
+                continue;
             }
             if let (true, Some(p)) = (wanted.contains(&(What::Policy as u8)), &policy_path) {
                 if reload_policy(&state, p).await {
