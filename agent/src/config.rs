@@ -53,6 +53,7 @@ Ask your teacher if you have questions.";
 struct RawConfig {
     collector: String,
     wordlists: Option<PathBuf>,
+    local_wordlists: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     #[serde(default)]
     identity: RawIdentity,
@@ -115,8 +116,10 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// The collector's base URL.
     pub collector: String,
-    /// The wordlist folder.
+    /// The shipped wordlist folder.
     pub wordlists: PathBuf,
+    /// The school's own additions and suppressions, if any.
+    pub local_wordlists: Option<PathBuf>,
     /// Where enrolment and the spool live.
     pub state_dir: PathBuf,
     /// User name override (default: the signed-in user).
@@ -168,12 +171,23 @@ fn default_wordlists() -> PathBuf {
     }
 }
 
+/// The school's own wordlist folder, when it exists.
+fn default_local_wordlists() -> Option<PathBuf> {
+    let dir = if cfg!(windows) {
+        PathBuf::from(r"C:\ProgramData\Ward\wordlists.local")
+    } else {
+        PathBuf::from("/etc/ward/wordlists.local")
+    };
+    dir.is_dir().then_some(dir)
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             path: None,
             collector: "https://127.0.0.1:8443".into(),
             wordlists: default_wordlists(),
+            local_wordlists: default_local_wordlists(),
             state_dir: default_state_dir(),
             user: None,
             group: "pupil".into(),
@@ -216,6 +230,7 @@ impl Config {
         let RawConfig {
             collector,
             wordlists,
+            local_wordlists,
             state_dir,
             identity,
             monitor,
@@ -282,6 +297,9 @@ impl Config {
             path: Some(path.to_path_buf()),
             collector,
             wordlists: wordlists.map_or(d.wordlists, |p| relative_to(path, &p)),
+            local_wordlists: local_wordlists
+                .map(|p| relative_to(path, &p))
+                .or(d.local_wordlists),
             state_dir: state_dir.map_or(d.state_dir, |p| relative_to(path, &p)),
             user: user.filter(|u| !u.is_empty()),
             group,

@@ -30,6 +30,30 @@ pub fn user(configured: Option<&str>) -> Option<String> {
         .iter()
         .find_map(|v| std::env::var(v).ok())
         .filter(|u| !u.is_empty())
+        .or_else(account_name)
+}
+
+/// The name of this process's account, from its uid and the password database.
+#[cfg(unix)]
+fn account_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_string())
+    })
+}
+
+#[cfg(not(unix))]
+fn account_name() -> Option<String> {
+    None
 }
 
 /// The local address used to reach `collector_url`'s host: the address the school network (and its

@@ -1,10 +1,18 @@
 //! ward-agent: the workstation monitoring service.
+//!
+//! Sources (X11 or Windows hooks) → text assembly and detection → alerts with screenshots where
+//! allowed → durable spool → shipper → collector. Each stage is a module; `run` wires them.
 
 pub mod alert;
 pub mod capture;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod host;
+pub mod notice;
+pub mod pipeline;
+pub mod reload;
+pub mod run;
 pub mod scan;
 pub mod shipper;
 pub mod source;
@@ -14,33 +22,55 @@ pub mod text;
 
 use anyhow::Context;
 
+use crate::cli::{Command, Files};
+use crate::config::Config;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn config(files: &Files) -> anyhow::Result<Config> {
+    Ok(Config::resolve(
+        files.config.as_deref(),
+        files.state_dir.as_deref(),
+    )?)
+}
+
 /// Runs the command the user asked for.
 ///
 /// # Errors
-/// A configuration that cannot be used.
+/// A configuration that cannot be used, or the command failed.
 pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
-        cli::Command::Run {
-            config,
-            state_dir: _,
-        } => {
-            let config = match config {
-                Some(path) => config::Config::load(&path)?,
-                None => config::Config::default(),
+        Command::Run { files, no_session } => {
+            let config = config(&files)?;
+            let options = run::RunOptions {
+                config_path: files.config.clone(),
+                state_dir: files.state_dir.clone(),
+                no_session,
             };
-            let runtime =
-                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(run(config))
+            runtime()?.block_on(run::run(config, options))
         }
-        cli::Command::Scan(args) => scan::run(args),
+        Command::Enrol(args) => {
+            let config = config(&args.files)?;
+            runtime()?.block_on(commands::enrol(
+                &config,
+                &args.collector,
+                &args.token,
+                &args.ca,
+            ))
+        }
+        Command::SendTestAlert { files, count } => {
+            commands::send_test_alert(&config(&files)?, count)
+        }
+        Command::Status { files, json } => {
+            let config = config(&files)?;
+            runtime()?.block_on(commands::status(&config, json))
+        }
+        Command::Scan(args) => scan::run(args),
     }
-}
-
-async fn run(config: config::Config) -> anyhow::Result<()> {
-    let shutdown = ward_service::shutdown::CancellationToken::new();
-    ward_service::shutdown::on_signals(shutdown.clone())
-        .context("cannot install signal handlers")?;
-    tracing::info!(collector = %config.collector, "ward-agent started");
-    shutdown.cancelled().await;
-    Ok(())
 }

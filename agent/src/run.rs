@@ -1,0 +1,246 @@
+//! `ward-agent run`: the service. Wires the tasks together and owns their lifetimes.
+//!
+//! Tasks: the shipper (spool → collector, heartbeats, leases), the session monitor (source thread →
+//! pipeline → spool) when a display is there, and the reload watchers. They share nothing but the
+//! spool, a wake-up signal and watch channels; one cancellation token stops them all.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch, Notify};
+use ward_collector_client::{Client, Identity};
+use ward_service::shutdown::{on_signals, CancellationToken, GRACE};
+
+use crate::alert::AlertFactory;
+use crate::capture::{Capturer, RateLimit};
+use crate::config::Config;
+use crate::pipeline::{spawn_source, Pipeline};
+use crate::shipper::{Live, Shipper, ShipperSettings};
+use crate::source::Source;
+use crate::status::StatusFile;
+use crate::text::Assembler;
+
+/// Largest batch in bytes: well under the collector's default 16 MiB request limit.
+const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What `run` was asked for on the command line.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The configuration file, watched for changes.
+    pub config_path: Option<PathBuf>,
+    /// `--state-dir`, which outlives reloads.
+    pub state_dir: Option<PathBuf>,
+    /// Spool and ship only.
+    pub no_session: bool,
+}
+
+/// Runs the service until SIGINT/SIGTERM.
+///
+/// # Errors
+/// Not enrolled, or the spool or wordlists cannot be opened.
+pub async fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    on_signals(shutdown.clone()).context("cannot install signal handlers")?;
+    let identity = Identity::load(&config.state_dir).with_context(|| {
+        format!(
+            "not enrolled (state dir {}): run `ward-agent enrol` first",
+            config.state_dir.display()
+        )
+    })?;
+    let client = Client::new(&config.collector, &identity).context("collector client")?;
+    let spool = Arc::new(crate::commands::open_spool(&config)?);
+    let detector = initial_wordlists(&config)?;
+    tracing::info!(
+        collector = %config.collector,
+        device = %identity.device_id,
+        wordlists = detector.version(),
+        entries = detector.entry_count(),
+        "ward-agent started"
+    );
+    let status = StatusFile::open(&config.state_dir);
+    let version = detector.version().to_string();
+    status.update(|s| s.wordlist_version = Some(version.clone()));
+    let live = Arc::new(Live::default());
+    *live
+        .wordlist_version
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(version);
+    let wake = Arc::new(Notify::new());
+    let user = crate::host::user(config.user.as_deref());
+
+    let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
+    let (detector_tx, detector_rx) = watch::channel(Arc::clone(&detector));
+    crate::reload::wordlists(
+        config.wordlists.clone(),
+        config.local_wordlists.clone(),
+        detector_tx,
+        shutdown.clone(),
+    )
+    .context("cannot watch the wordlists")?;
+    if let Some(path) = &options.config_path {
+        crate::reload::config(
+            path.clone(),
+            options.state_dir.clone(),
+            config_tx,
+            shutdown.clone(),
+        )
+        .context("cannot watch the configuration")?;
+    }
+    track_wordlist_version(detector_rx.clone(), Arc::clone(&live), status.clone());
+
+    let settings = ShipperSettings {
+        device: identity.device_id.clone(),
+        batch_alerts: config.batch_alerts,
+        batch_bytes: BATCH_BYTES,
+        poll: Duration::from_secs(2),
+        heartbeat: config.heartbeat,
+        retry_max: config.retry_max,
+        user: user.clone(),
+        group: config.group.clone(),
+        lease: config.lease,
+        hostname: crate::host::hostname(),
+        os: crate::host::os(),
+        collector: config.collector.clone(),
+    };
+    let shipper = Shipper::new(
+        Arc::new(client),
+        Arc::clone(&spool),
+        settings,
+        Arc::clone(&wake),
+        Arc::clone(&live),
+        Some(status.clone()),
+    );
+    let mut tasks = vec![tokio::spawn(shipper.run(shutdown.clone()))];
+
+    if !options.no_session {
+        match open_session(&config) {
+            Ok((source, capturer)) => {
+                let (tx, events) = mpsc::channel(1024);
+                spawn_source(source, tx, Arc::clone(&live)).context("cannot start the source")?;
+                let factory = AlertFactory::new(
+                    identity.device_id.clone(),
+                    user,
+                    capturer.filter(|_| config.capture),
+                    config.capture_max_width,
+                    RateLimit::new(config.capture_interval),
+                );
+                let pipeline = Pipeline {
+                    events,
+                    assembler: Assembler::new(
+                        Arc::clone(&detector),
+                        config.exclusions.clone(),
+                        config.min_severity,
+                    ),
+                    factory,
+                    spool: Arc::clone(&spool),
+                    wake: Arc::clone(&wake),
+                    detector: detector_rx,
+                    config: config_rx,
+                };
+                tasks.push(tokio::spawn(pipeline.run(shutdown.clone())));
+                show_notice(&config);
+            }
+            Err(e) => tracing::warn!(error = %e, "keyboard and window monitoring is off"),
+        }
+    }
+
+    shutdown.cancelled().await;
+    let drain = futures_join(tasks);
+    if tokio::time::timeout(GRACE, drain).await.is_err() {
+        tracing::warn!("tasks did not stop within the grace period");
+    }
+    Ok(())
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// The wordlists at start: a broken line is skipped (and logged) rather than leaving the device
+/// unmonitored; later reloads keep the last good set instead.
+fn initial_wordlists(config: &Config) -> anyhow::Result<Arc<ward_detector::Detector>> {
+    let local = config.local_wordlists.as_deref();
+    match crate::reload::load_wordlists(&config.wordlists, local) {
+        Ok(d) => Ok(Arc::new(d)),
+        Err(e) => {
+            tracing::error!(error = %e, "wordlists have errors; loading the valid entries only");
+            crate::reload::load_wordlists_skipping_errors(&config.wordlists, local).map(Arc::new)
+        }
+    }
+}
+
+fn track_wordlist_version(
+    mut rx: watch::Receiver<Arc<ward_detector::Detector>>,
+    live: Arc<Live>,
+    status: StatusFile,
+) {
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let version = rx.borrow_and_update().version().to_string();
+            *live
+                .wordlist_version
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(version.clone());
+            status.update(|s| s.wordlist_version = Some(version));
+        }
+    });
+}
+
+type Session = (Box<dyn Source>, Option<Arc<dyn Capturer>>);
+
+/// The platform's source and capturer for the signed-in session.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn open_session(_config: &Config) -> anyhow::Result<Session> {
+    use crate::capture::x11::X11Capturer;
+    use crate::source::x11::{Display, X11Source};
+    if std::env::var_os("DISPLAY").is_none() {
+        anyhow::bail!("no X display in this session (DISPLAY is not set)");
+    }
+    let display = Display::connect(None)?;
+    let source = X11Source::new(Arc::clone(&display))?;
+    let capturer: Arc<dyn Capturer> = Arc::new(X11Capturer::new(display));
+    Ok((Box::new(source), Some(capturer)))
+}
+
+#[cfg(windows)]
+fn open_session(_config: &Config) -> anyhow::Result<Session> {
+    use crate::capture::windows::XcapCapturer;
+    use crate::source::windows::WindowsSource;
+    let source = WindowsSource::new()?;
+    let capturer: Arc<dyn Capturer> = Arc::new(XcapCapturer);
+    Ok((Box::new(source), Some(capturer)))
+}
+
+#[cfg(not(any(windows, all(unix, not(target_os = "macos")))))]
+fn open_session(_config: &Config) -> anyhow::Result<Session> {
+    anyhow::bail!("no keyboard and window source for this platform")
+}
+
+/// Shows the monitoring notice on a thread of its own, and records that it was shown.
+fn show_notice(config: &Config) {
+    let text = config.notice.clone();
+    let duration = config.notice_time;
+    let state_dir = config.state_dir.clone();
+    if duration.is_zero() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("ward-notice".into())
+        .spawn(move || {
+            tracing::info!("monitoring notice shown");
+            #[cfg(all(unix, not(target_os = "macos")))]
+            if let Err(e) = crate::notice::show_x11(None, &text, duration) {
+                tracing::error!(error = %e, "cannot show the monitoring notice");
+            }
+            #[cfg(not(all(unix, not(target_os = "macos"))))]
+            let _ = (&text, duration);
+            StatusFile::open(&state_dir).update(|_| {});
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot show the monitoring notice");
+    }
+}
