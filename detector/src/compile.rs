@@ -23,20 +23,6 @@ pub(crate) const MAX_PATTERN: usize = 96;
 /// How far (in normalised bytes, about eight words) `unless:` and `near:` words may be from a match.
 pub(crate) const NEAR_WINDOW: u64 = 48;
 
-/// What a pattern in the automaton stands for. One pattern may stand for several things (the same
-/// phrase in two categories or languages).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// A wordlist entry (index into `entries`).
-    Entry(u32),
-    /// An `except:` phrase of an entry: cancels that entry's matches it overlaps.
-    Except(u32),
-    /// A safe phrase (`! ...`): cancels every match it overlaps.
-    Safe,
-    /// An `unless:`/`near:` word (index into the context word table).
-    Context(u32),
-}
-
 /// A compiled entry.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -50,8 +36,12 @@ pub(crate) struct Entry {
     /// For `strict`: the phrase's letters (see [`strict_fold`]), which the matched text must have
     /// exactly: no stretched, squeezed or spaced-out letters.
     pub(crate) strict: Option<String>,
-    pub(crate) unless: Vec<u32>,
-    pub(crate) near: Vec<u32>,
+    /// Normalised `except:` phrases: a match inside one of them is not reported.
+    pub(crate) except: Vec<Box<[u8]>>,
+    /// Normalised `unless:` words: one within [`NEAR_WINDOW`] cancels the match.
+    pub(crate) unless: Vec<Box<[u8]>>,
+    /// Normalised `near:` words: one must be within [`NEAR_WINDOW`].
+    pub(crate) near: Vec<Box<[u8]>>,
     /// Normalised bytes to wait after the match before it can be confirmed (for exclusions and
     /// context words that follow it).
     pub(crate) lookahead: u64,
@@ -64,10 +54,13 @@ pub(crate) struct Entry {
 pub struct Detector {
     pub(crate) dfa: DFA,
     pub(crate) start: aho_corasick::automaton::StateID,
-    /// Per pattern: its normalised text and the range of `targets` it stands for.
+    /// Per pattern: its normalised text and the range of `targets` (entry indices) it stands for.
+    /// One pattern may stand for several entries (the same phrase in two categories or languages).
     pub(crate) patterns: Vec<(String, u32, u32)>,
-    pub(crate) targets: Vec<Target>,
+    pub(crate) targets: Vec<u32>,
     pub(crate) entries: Vec<Entry>,
+    /// Normalised safe phrases (`! ...`): no match inside one is reported.
+    pub(crate) safe: Vec<Box<[u8]>>,
     /// Distinguishes detectors, so a window notices when the detector it was fed with is replaced.
     pub(crate) generation: u64,
     version: String,
@@ -185,11 +178,11 @@ fn version_of(files: &[&WordlistFile<'_>]) -> String {
 struct PatternTable {
     index: HashMap<Vec<u8>, usize>,
     texts: Vec<Vec<u8>>,
-    targets: Vec<Vec<Target>>,
+    targets: Vec<Vec<u32>>,
 }
 
 impl PatternTable {
-    fn add(&mut self, pattern: &[u8], target: Target) {
+    fn add(&mut self, pattern: &[u8], target: u32) {
         let i = *self.index.entry(pattern.to_vec()).or_insert_with(|| {
             self.texts.push(pattern.to_vec());
             self.targets.push(Vec::new());
@@ -238,17 +231,17 @@ fn compile(
         .collect();
 
     let mut table = PatternTable::default();
-    let mut context_words: HashMap<Vec<u8>, u32> = HashMap::new();
     let mut entries = Vec::new();
 
     let mut safe_len = 0u64;
+    let mut safe_phrases = Vec::new();
     for phrase in &safe {
         let n = norm(phrase, &mut buf);
         if n.is_empty() || n.len() > MAX_PATTERN {
             continue;
         }
         safe_len = safe_len.max(n.len() as u64);
-        table.add(&n, Target::Safe);
+        safe_phrases.push(n.into_boxed_slice());
     }
 
     for e in raw {
@@ -274,15 +267,7 @@ fn compile(
             continue;
         }
         let index = entries.len() as u32;
-        let entry = compile_entry(
-            e,
-            index,
-            &n,
-            &mut table,
-            &mut context_words,
-            &mut buf,
-            errors,
-        );
+        let entry = compile_entry(e, index, &n, &mut table, &mut buf, errors);
         let mut entry = entry;
         entry.lookahead = entry.lookahead.max(safe_len);
         entries.push(entry);
@@ -316,26 +301,30 @@ fn compile(
         patterns,
         targets,
         entries,
+        safe: safe_phrases,
         generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         version,
     })
 }
 
-/// Adds one entry's patterns (the phrase, its compact and spaced forms, its exclusions and context
-/// words) and returns the compiled entry.
+/// Adds one entry's patterns (the phrase, and its compact or spaced form) and returns the compiled
+/// entry with its normalised exclusions and context words.
+///
+/// Exclusions and context words are not in the automaton: they matter only around a candidate,
+/// which is rare, so they are looked for in the candidate's neighbourhood when it is verified. This
+/// keeps common short words ("re", "man") from waking the matcher on every line.
 fn compile_entry(
     e: RawEntry,
     index: u32,
     normalised: &[u8],
     table: &mut PatternTable,
-    context_words: &mut HashMap<Vec<u8>, u32>,
     buf: &mut Collect,
     errors: &mut Vec<LoadError>,
 ) -> Entry {
-    table.add(normalised, Target::Entry(index));
+    table.add(normalised, index);
     if normalised.contains(&b' ') {
         // "killmyself" and "k i l l m y s e l f" (joined by the normaliser) both arrive compact.
-        table.add(&compact(normalised), Target::Entry(index));
+        table.add(&compact(normalised), index);
     } else if normalised.len() <= 3 && normalised.iter().all(u8::is_ascii_lowercase) {
         // Three letters spaced out ("k y s") are not joined by the normaliser; match them spaced.
         let spaced: Vec<u8> = normalised
@@ -343,46 +332,31 @@ fn compile_entry(
             .flat_map(|&b| [b, b' '])
             .take(normalised.len() * 2 - 1)
             .collect();
-        table.add(&spaced, Target::Entry(index));
+        table.add(&spaced, index);
     }
-    let mut lookahead = 0u64;
-    for x in &e.except {
-        let n = norm(x, buf);
-        if n.is_empty() || n.len() > MAX_PATTERN {
-            errors.push(LoadError::TooLong {
-                entry: e.id.clone(),
-                phrase: x.clone(),
-            });
-            continue;
-        }
-        lookahead = lookahead.max(n.len() as u64);
-        table.add(&n, Target::Except(index));
-    }
-    let mut longest_word = 0u64;
-    let mut word_ids = |words: &[String], errors: &mut Vec<LoadError>| -> Vec<u32> {
-        let mut ids = Vec::new();
-        for w in words {
-            let n = norm(w, buf);
+    let mut normalise_all = |phrases: &[String]| -> Vec<Box<[u8]>> {
+        let mut out = Vec::new();
+        for p in phrases {
+            let n = norm(p, buf);
             if n.is_empty() || n.len() > MAX_PATTERN {
                 errors.push(LoadError::TooLong {
                     entry: e.id.clone(),
-                    phrase: w.clone(),
+                    phrase: p.clone(),
                 });
                 continue;
             }
-            longest_word = longest_word.max(n.len() as u64);
-            let next = context_words.len() as u32;
-            let id = *context_words.entry(n.clone()).or_insert(next);
-            table.add(&n, Target::Context(id));
-            ids.push(id);
+            out.push(n.into_boxed_slice());
         }
-        ids
+        out
     };
-    let unless = word_ids(&e.unless, errors);
-    let near = word_ids(&e.near, errors);
+    let except = normalise_all(&e.except);
+    let unless = normalise_all(&e.unless);
+    let near = normalise_all(&e.near);
+    let longest = |v: &[Box<[u8]>]| v.iter().map(|p| p.len() as u64).max().unwrap_or(0);
+    let mut lookahead = longest(&except);
     if !unless.is_empty() || !near.is_empty() {
         // A context word counts if it starts within the window after the match: wait for it to end.
-        lookahead = lookahead.max(NEAR_WINDOW + longest_word);
+        lookahead = lookahead.max(NEAR_WINDOW + longest(&unless).max(longest(&near)));
     }
     Entry {
         strict: e
@@ -395,6 +369,7 @@ fn compile_entry(
         phrase: e.phrase,
         no_capture: e.no_capture,
         stem: e.stem,
+        except,
         unless,
         near,
         lookahead,

@@ -194,6 +194,16 @@ impl Normaliser {
         }
     }
 
+    /// Back to an empty text whose first character will have offset `pos`, keeping allocations.
+    pub(crate) fn reset(&mut self, pos: u32) {
+        self.pos = pos;
+        self.word.clear();
+        self.gap = 0;
+        self.gap_hard = false;
+        self.singles.clear();
+        self.last = '\0';
+    }
+
     /// Code-point offset of the next character.
     pub(crate) fn pos(&self) -> u32 {
         self.pos

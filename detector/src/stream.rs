@@ -8,17 +8,19 @@
 //!
 //! A candidate is confirmed when the word it ends in is complete (the next normalised byte is a word
 //! break, or the text ends) and, if its entry has exclusions or context words, once enough following
-//! text has been seen to rule them in or out. [`Window::end_of_text`] confirms everything pending:
-//! the agent calls it when the user presses Enter, pauses, or leaves the window.
+//! text has been seen to rule them in or out; they are then looked for in the history around it.
+//! [`Window::end_of_text`] confirms everything pending: the agent calls it when the user presses
+//! Enter, pauses, or leaves the window.
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::Anchored;
 
-use crate::compile::{strict_fold, Detector, Target, NEAR_WINDOW};
+use crate::compile::{strict_fold, Detector, NEAR_WINDOW};
 use crate::normalise::{Normaliser, Sink};
 use crate::{Match, CONTEXT_CHARS};
 
-/// History of normalised bytes kept per window; longer than a pattern plus its look-ahead.
+/// History of normalised bytes (and of input characters) kept per window; longer than a pattern
+/// plus the context before it and the look-ahead after it.
 const RING: usize = 512;
 const MASK: u64 = RING as u64 - 1;
 
@@ -44,14 +46,6 @@ struct Candidate {
     deadline: u64,
 }
 
-/// An exclusion, safe phrase or context word seen recently.
-#[derive(Debug, Clone, Copy)]
-struct Hit {
-    target: Target,
-    start_norm: u64,
-    end_norm: u64,
-}
-
 /// The matcher's part of a window's state.
 #[derive(Debug, Clone)]
 struct Matcher {
@@ -67,17 +61,16 @@ struct Matcher {
     /// The last input characters, by code-point offset (for `strict` entries).
     ring_char: Box<[char; RING]>,
     pending: Vec<Candidate>,
-    hits: Vec<Hit>,
     /// The last few matches reported (entry, start, end): a backspace that replays text, or a
     /// phrase deleted and retyped in place, must not report the same match twice.
     reported: Vec<(u32, u32, u32)>,
 }
 
 impl Matcher {
-    fn new(detector: Option<&Detector>) -> Matcher {
+    fn new() -> Matcher {
         Matcher {
-            sid: detector.map_or(StateID::ZERO, Detector::start_state),
-            generation: detector.map_or(0, |d| d.generation),
+            sid: StateID::ZERO,
+            generation: 0,
             emitted: 0,
             first: 0,
             first_is_boundary: true,
@@ -85,21 +78,49 @@ impl Matcher {
             ring_origin: Box::new([0; RING]),
             ring_char: Box::new(['\0'; RING]),
             pending: Vec::new(),
-            hits: Vec::new(),
             reported: Vec::new(),
         }
     }
 
+    /// Back to the start of a text, keeping the allocations.
+    fn restart(&mut self, detector: &Detector, first_is_boundary: bool) {
+        self.sid = detector.start_state();
+        self.generation = detector.generation;
+        self.emitted = 0;
+        self.first = 0;
+        self.first_is_boundary = first_is_boundary;
+        self.pending.clear();
+        self.reported.clear();
+    }
+
     /// Restarts matching (keeping offsets) when the window is fed by a newly loaded detector.
+    #[inline]
     fn bind(&mut self, detector: &Detector) {
         if self.generation != detector.generation {
             self.generation = detector.generation;
             self.sid = detector.start_state();
             self.pending.clear();
-            self.hits.clear();
             self.first = self.emitted;
-            self.first_is_boundary = self.emitted == 0 || self.last_byte() == Some(b' ');
+            self.first_is_boundary = self.emitted == 0 || self.byte_at(self.emitted - 1) == b' ';
         }
+    }
+
+    fn byte_at(&self, norm: u64) -> u8 {
+        self.ring_byte[(norm & MASK) as usize]
+    }
+
+    /// Whether a word starts at normalised position `norm`.
+    fn boundary_before(&self, norm: u64) -> bool {
+        if norm <= self.first {
+            self.first_is_boundary
+        } else {
+            self.byte_at(norm - 1) == b' '
+        }
+    }
+
+    /// Whether a word ends at normalised position `norm` (the text seen so far counts as an end).
+    fn boundary_at(&self, norm: u64) -> bool {
+        norm >= self.emitted || self.byte_at(norm) == b' '
     }
 
     /// Whether the input characters `start..end` fold to exactly `letters` (for `strict`).
@@ -111,16 +132,27 @@ impl Matcher {
         folded.eq(letters.chars())
     }
 
-    fn last_byte(&self) -> Option<u8> {
-        (self.emitted > 0).then(|| self.ring_byte[((self.emitted - 1) & MASK) as usize])
-    }
-
-    fn boundary_before(&self, norm: u64) -> bool {
-        if norm <= self.first {
-            self.first_is_boundary
-        } else {
-            self.ring_byte[((norm - 1) & MASK) as usize] == b' '
-        }
+    /// Whole-word occurrences of `needle` starting in `from..to` (normalised positions), as
+    /// (start, end) pairs, within the history still held.
+    fn occurrences<'a>(
+        &'a self,
+        needle: &'a [u8],
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = (u64, u64)> + 'a {
+        let oldest = self.emitted.saturating_sub(RING as u64).max(self.first);
+        let from = from.max(oldest);
+        let last_start = self.emitted.saturating_sub(needle.len() as u64);
+        (from..to.min(last_start + 1))
+            .filter(move |&s| {
+                self.boundary_before(s)
+                    && needle
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &b)| self.byte_at(s + i as u64) == b)
+            })
+            .map(move |s| (s, s + needle.len() as u64))
+            .filter(move |&(_, e)| self.boundary_at(e))
     }
 }
 
@@ -129,8 +161,8 @@ struct Run<'r, 'd, F> {
     m: &'r mut Matcher,
     det: &'d Detector,
     on_match: &'r mut F,
-    /// Input offset known so far (for the context window).
-    seen: u32,
+    /// Where the text ends, once known (bounds the context window).
+    text_end: Option<u32>,
 }
 
 impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
@@ -143,9 +175,10 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
         if !self.m.pending.is_empty() {
             self.advance(byte, idx, origin);
         }
-        let sid = self.det.dfa.next_state(Anchored::No, self.m.sid, byte);
+        let dfa = &self.det.dfa;
+        let sid = dfa.next_state(Anchored::No, self.m.sid, byte);
         self.m.sid = sid;
-        if self.det.dfa.is_special(sid) && self.det.dfa.is_match(sid) {
+        if dfa.is_special(sid) && dfa.is_match(sid) {
             self.on_patterns(sid, idx + 1);
         }
     }
@@ -153,6 +186,7 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
 
 impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
     /// Moves pending candidates on by one byte: word ends, and confirmations whose time has come.
+    #[cold]
     fn advance(&mut self, byte: u8, idx: u64, origin: u32) {
         let mut i = 0;
         while i < self.m.pending.len() {
@@ -177,110 +211,99 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
         }
     }
 
-    /// The automaton reached a match state: record candidates and context hits.
+    /// The automaton reached a match state: record the candidates that start at a word.
     #[cold]
     fn on_patterns(&mut self, sid: StateID, end_norm: u64) {
         let dfa = &self.det.dfa;
         for k in 0..dfa.match_len(sid) {
             let pid = dfa.match_pattern(sid, k);
-            let len = dfa.pattern_len(pid) as u64;
-            let start_norm = end_norm - len;
+            let start_norm = end_norm - dfa.pattern_len(pid) as u64;
+            if !self.m.boundary_before(start_norm) {
+                continue;
+            }
             let (_, from, to) = self.det.patterns[pid.as_usize()];
             for t in from..to {
-                let target = self.det.targets[t as usize];
-                match target {
-                    Target::Entry(entry) => {
-                        if self.m.boundary_before(start_norm) {
-                            // Longest first among matches ending here, so it is the one reported.
-                            let at = self
-                                .m
-                                .pending
-                                .iter()
-                                .position(|p| p.end_norm == end_norm && p.start_norm > start_norm)
-                                .unwrap_or(self.m.pending.len());
-                            self.m.pending.insert(
-                                at,
-                                Candidate {
-                                    entry,
-                                    pattern: pid.as_u32(),
-                                    start_norm,
-                                    end_norm,
-                                    start: self.m.ring_origin[(start_norm & MASK) as usize],
-                                    end: None,
-                                    deadline: u64::MAX,
-                                },
-                            );
-                        }
-                    }
-                    _ if !self.m.boundary_before(start_norm) => {}
-                    _ => {
-                        self.m.hits.push(Hit {
-                            target,
-                            start_norm,
-                            end_norm,
-                        });
-                    }
-                }
+                // Longest first among matches ending here, so it is the one reported.
+                let at = self
+                    .m
+                    .pending
+                    .iter()
+                    .position(|p| p.end_norm == end_norm && p.start_norm > start_norm)
+                    .unwrap_or(self.m.pending.len());
+                let candidate = Candidate {
+                    entry: self.det.targets[t as usize],
+                    pattern: pid.as_u32(),
+                    start_norm,
+                    end_norm,
+                    start: self.m.ring_origin[(start_norm & MASK) as usize],
+                    end: None,
+                    deadline: u64::MAX,
+                };
+                self.m.pending.insert(at, candidate);
             }
         }
-        self.prune_hits();
     }
 
-    fn prune_hits(&mut self) {
-        if self.m.hits.len() > 32 {
-            let keep_from = self.m.emitted.saturating_sub(RING as u64 / 2);
-            self.m.hits.retain(|h| h.end_norm >= keep_from);
+    /// Whether exclusions, safe phrases or context words rule the candidate out.
+    fn ruled_out(&self, c: &Candidate) -> bool {
+        let m = &*self.m;
+        let entry = &self.det.entries[c.entry as usize];
+        let overlapping = |p: &[u8]| {
+            let from = c.start_norm.saturating_sub(p.len() as u64);
+            m.occurrences(p, from, c.end_norm)
+                .any(|(s, e)| s < c.end_norm && c.start_norm < e)
+        };
+        if entry.except.iter().any(|p| overlapping(p))
+            || self.det.safe.iter().any(|p| overlapping(p))
+        {
+            return true;
         }
+        let nearby = |p: &[u8]| {
+            let from = c.start_norm.saturating_sub(NEAR_WINDOW + p.len() as u64);
+            m.occurrences(p, from, c.end_norm + NEAR_WINDOW + 1)
+                .next()
+                .is_some()
+        };
+        entry.unless.iter().any(|p| nearby(p))
+            || (!entry.near.is_empty() && !entry.near.iter().any(|p| nearby(p)))
     }
 
     /// Verifies a candidate whose context has been seen, and reports it.
     fn confirm(&mut self, c: Candidate) {
         let det = self.det;
         let entry = &det.entries[c.entry as usize];
-        let end = c.end.unwrap_or(self.seen);
+        let end = c.end.unwrap_or(c.start);
         if let Some(letters) = &entry.strict {
             if !self.m.span_is(c.start, end, letters) {
                 return;
             }
         }
-        let emitted = self.m.emitted;
-        let ring = &self.m.ring_byte;
-        // Exclusions and context words are whole words too: "cut myself a" is not in "cut myself
-        // again". (Their start was checked when they were found.)
-        let whole = |h: &Hit| h.end_norm >= emitted || ring[(h.end_norm & MASK) as usize] == b' ';
-        let overlaps = |h: &Hit| whole(h) && h.start_norm < c.end_norm && c.start_norm < h.end_norm;
-        let near = |h: &Hit| {
-            h.end_norm + NEAR_WINDOW >= c.start_norm && h.start_norm <= c.end_norm + NEAR_WINDOW
-        };
-        let mut near_found = entry.near.is_empty();
-        for h in &self.m.hits {
-            match h.target {
-                Target::Safe if overlaps(h) => return,
-                Target::Except(e) if e == c.entry && overlaps(h) => return,
-                Target::Context(w) if near(h) && whole(h) => {
-                    if entry.unless.contains(&w) {
-                        return;
-                    }
-                    near_found |= entry.near.contains(&w);
-                }
-                _ => {}
-            }
+        if (!entry.except.is_empty()
+            || !entry.unless.is_empty()
+            || !entry.near.is_empty()
+            || !det.safe.is_empty())
+            && self.ruled_out(&c)
+        {
+            return;
         }
-        let key = (c.entry, c.start, end);
         // One report per place per category: "how to kill myself" also contains "kill myself", and
         // the same phrase may be listed in two languages.
         let covered = self.m.reported.iter().any(|&(e, s, en)| {
             s <= c.start && end <= en && det.entries[e as usize].category == entry.category
         });
-        if !near_found || covered {
+        if covered {
             return;
         }
         if self.m.reported.len() == REMEMBERED {
             self.m.reported.remove(0);
         }
-        self.m.reported.push(key);
+        self.m.reported.push((c.entry, c.start, end));
+        let seen = self.text_end.unwrap_or_else(|| {
+            let last = self.m.emitted.saturating_sub(1);
+            self.m.ring_origin[(last & MASK) as usize] + 1
+        });
         let context_start = c.start.saturating_sub(CONTEXT_CHARS as u32);
-        let context_end = (end + CONTEXT_CHARS as u32).min(self.seen.max(end));
+        let context_end = (end + CONTEXT_CHARS as u32).min(seen.max(end));
         (self.on_match)(Match {
             category: entry.category,
             severity: entry.severity,
@@ -297,6 +320,7 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
 
     /// End of text: every word has ended and every following context has been seen.
     fn confirm_all(&mut self, text_end: u32) {
+        self.text_end = Some(text_end);
         while !self.m.pending.is_empty() {
             let mut c = self.m.pending.remove(0);
             c.end.get_or_insert(text_end);
@@ -326,7 +350,7 @@ impl Window {
     pub fn new() -> Window {
         Window {
             norm: Normaliser::new(0),
-            m: Matcher::new(None),
+            m: Matcher::new(),
         }
     }
 
@@ -338,8 +362,13 @@ impl Window {
     /// Forgets everything: focus moved to another window, or the field was cleared. Call
     /// [`Window::end_of_text`] first if matches still pending should be reported.
     pub fn reset(&mut self) {
-        self.norm = Normaliser::new(0);
-        self.m = Matcher::new(None);
+        self.norm.reset(0);
+        self.m.generation = 0;
+        self.m.emitted = 0;
+        self.m.first = 0;
+        self.m.first_is_boundary = true;
+        self.m.pending.clear();
+        self.m.reported.clear();
     }
 
     /// Feeds one typed character; `on_match` is called for every match this completes.
@@ -356,7 +385,7 @@ impl Window {
             m: &mut self.m,
             det: detector,
             on_match: &mut on_match,
-            seen: self.norm.pos() + 1,
+            text_end: None,
         };
         self.norm.push(ch, &mut run);
     }
@@ -366,14 +395,25 @@ impl Window {
         &mut self,
         text: &str,
         detector: &'d Detector,
+        on_match: impl FnMut(Match<'d>),
+    ) {
+        self.feed(text, detector, on_match, None);
+    }
+
+    /// Feeds a string; `text_end`, when the whole text is known, bounds context windows.
+    fn feed<'d>(
+        &mut self,
+        text: &str,
+        detector: &'d Detector,
         mut on_match: impl FnMut(Match<'d>),
+        text_end: Option<u32>,
     ) {
         self.m.bind(detector);
         let mut run = Run {
             m: &mut self.m,
             det: detector,
             on_match: &mut on_match,
-            seen: self.norm.pos() + text.chars().count() as u32,
+            text_end,
         };
         for ch in text.chars() {
             run.m.ring_char[self.norm.pos() as usize % RING] = ch;
@@ -390,7 +430,7 @@ impl Window {
             m: &mut self.m,
             det: detector,
             on_match: &mut on_match,
-            seen: end,
+            text_end: Some(end),
         };
         self.norm.finish(&mut run);
         run.confirm_all(end);
@@ -407,7 +447,6 @@ impl Window {
         on_match: impl FnMut(Match<'d>),
     ) {
         let new_pos = self.norm.pos().saturating_sub(1);
-        let reported = std::mem::take(&mut self.m.reported);
         let tail_start = buffer
             .char_indices()
             .rev()
@@ -424,10 +463,9 @@ impl Window {
                 boundary = true;
             }
         }
-        let base = new_pos.saturating_sub(count);
-        self.norm = Normaliser::new(base);
-        self.m = Matcher::new(Some(detector));
-        self.m.first_is_boundary = boundary;
+        let reported = std::mem::take(&mut self.m.reported);
+        self.norm.reset(new_pos.saturating_sub(count));
+        self.m.restart(detector, boundary);
         if !boundary {
             self.norm.start_mid_word();
         }
@@ -450,16 +488,10 @@ impl Scratch {
         mut on_match: impl FnMut(Match<'d>),
     ) {
         let w = &mut self.window;
-        w.norm = Normaliser::new(0);
-        w.m.sid = det.start_state();
-        w.m.generation = det.generation;
-        w.m.emitted = 0;
-        w.m.first = 0;
-        w.m.first_is_boundary = true;
-        w.m.pending.clear();
-        w.m.hits.clear();
-        w.m.reported.clear();
-        w.push_str(text, det, &mut on_match);
+        w.norm.reset(0);
+        w.m.restart(det, true);
+        let text_end = text.chars().count() as u32;
+        w.feed(text, det, &mut on_match, Some(text_end));
         w.end_of_text(det, &mut on_match);
     }
 }
