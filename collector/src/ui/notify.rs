@@ -374,3 +374,125 @@ async fn maybe_digest(ui: &Ui) -> Result<(), super::UiError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A minimal SMTP server: answers each command, returns what it received.
+    async fn smtp_listener(refuse_rcpt: bool) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut reader = BufReader::new(read);
+            let mut seen = String::new();
+            write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+            let mut in_data = false;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).await.unwrap() == 0 {
+                    break;
+                }
+                seen.push_str(&line);
+                let reply: &[u8] = if in_data {
+                    if line == ".\r\n" {
+                        in_data = false;
+                        b"250 queued\r\n"
+                    } else {
+                        continue;
+                    }
+                } else if line.starts_with("EHLO") {
+                    b"250-test\r\n250 8BITMIME\r\n"
+                } else if line.starts_with("RCPT") && refuse_rcpt {
+                    b"550 no such user\r\n"
+                } else if line.starts_with("DATA") {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                } else if line.starts_with("QUIT") {
+                    write.write_all(b"221 bye\r\n").await.unwrap();
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                write.write_all(reply).await.unwrap();
+            }
+            seen
+        });
+        (addr, task)
+    }
+
+    fn email() -> Email {
+        Email {
+            from: "ward@school.example".into(),
+            to: vec!["dsl@school.example".into(), "deputy@school.example".into()],
+            subject: "Ward: an urgent safeguarding alert needs you now\r\nBcc: evil@x".into(),
+            body: "Open it:\nhttps://ward/alerts/1\n.hidden line\n".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_email_goes_through_an_smtp_relay() {
+        let (addr, server) = smtp_listener(false).await;
+        send_email(&addr, &email()).await.unwrap();
+        let seen = server.await.unwrap();
+        assert!(
+            seen.contains("MAIL FROM:<ward@school.example>\r\n"),
+            "{seen}"
+        );
+        assert!(
+            seen.contains("RCPT TO:<dsl@school.example>\r\n")
+                && seen.contains("RCPT TO:<deputy@school.example>\r\n")
+        );
+        assert!(
+            seen.contains(
+                "Subject: Ward: an urgent safeguarding alert needs you nowBcc: evil@x\r\n"
+            ),
+            "no header injection: {seen}"
+        );
+        assert!(
+            seen.contains("\r\n..hidden line\r\n"),
+            "dot-stuffed: {seen}"
+        );
+        assert!(seen.contains("https://ward/alerts/1"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_recipient_is_an_error() {
+        let (addr, _server) = smtp_listener(true).await;
+        let err = send_email(&addr, &email()).await.unwrap_err();
+        assert!(err.to_string().contains("550"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_webhook_gets_the_json_and_a_failure_is_reported() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = stream.read(&mut buf).await.unwrap();
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        });
+        post_webhook(
+            &format!("http://{addr}/hook"),
+            "{\"event\":\"urgent-alert\"}",
+        )
+        .await
+        .unwrap();
+        let seen = server.await.unwrap();
+        assert!(seen.starts_with("POST /hook HTTP/1.1\r\n"), "{seen}");
+        assert!(seen.ends_with("{\"event\":\"urgent-alert\"}"));
+        assert!(matches!(
+            post_webhook("https://x/", "{}").await,
+            Err(SendError::BadUrl(_))
+        ));
+    }
+}
