@@ -25,14 +25,26 @@ pub const OPTION_EDE: u16 = 15;
 
 /// The EDE text for a decision: names the category (or the rule kind) and the tier.
 pub fn ede_text(verdict: &Verdict, tier: &str) -> String {
-    let what = match verdict.category {
-        Some(c) => c.as_str().to_string(),
+    let mut text = String::new();
+    push_ede_text(&mut text, verdict, tier);
+    text
+}
+
+fn ede_what(verdict: &Verdict) -> &'static str {
+    match verdict.category {
+        Some(c) => c.as_str(),
         None => match verdict.action {
-            Action::Rewrite(_) => "safe-search".to_string(),
-            _ => "deny-list".to_string(),
+            Action::Rewrite(_) => "safe-search",
+            _ => "deny-list",
         },
-    };
-    format!("{what} (Ward policy, tier {tier})")
+    }
+}
+
+fn push_ede_text(out: &mut String, verdict: &Verdict, tier: &str) {
+    out.push_str(ede_what(verdict));
+    out.push_str(" (Ward policy, tier ");
+    out.push_str(tier);
+    out.push(')');
 }
 
 /// Writes the answer to a blocked or bypass-signal query into `out`. Returns false for actions that
@@ -92,7 +104,7 @@ pub fn write_block(
             our_payload,
             e.dnssec_ok,
             EDE_BLOCKED,
-            &ede_text(verdict, tier),
+            &[ede_what(verdict), " (Ward policy, tier ", tier, ")"],
         );
     }
     true
@@ -116,18 +128,20 @@ fn push_name(out: &mut Vec<u8>, name: &str) {
     out.push(0);
 }
 
-fn push_opt_with_ede(out: &mut Vec<u8>, payload: u16, dnssec_ok: bool, code: u16, text: &str) {
-    let text = &text.as_bytes()[..text.len().min(200)];
+fn push_opt_with_ede(out: &mut Vec<u8>, payload: u16, dnssec_ok: bool, code: u16, parts: &[&str]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
     out.push(0);
     out.extend_from_slice(&wire::TYPE_OPT.to_be_bytes());
     out.extend_from_slice(&payload.to_be_bytes());
     out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
-    let option_len = 2 + text.len();
+    let option_len = 2 + len;
     out.extend_from_slice(&((4 + option_len) as u16).to_be_bytes());
     out.extend_from_slice(&OPTION_EDE.to_be_bytes());
     out.extend_from_slice(&(option_len as u16).to_be_bytes());
     out.extend_from_slice(&code.to_be_bytes());
-    out.extend_from_slice(text);
+    for p in parts {
+        out.extend_from_slice(p.as_bytes());
+    }
 }
 
 /// Why a rewrite answer could not be built.

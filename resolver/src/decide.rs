@@ -15,6 +15,7 @@
 use jiff::Timestamp;
 use ward_protocol::Category;
 
+use crate::domain;
 use crate::identity::Identity;
 use crate::lists::Categories;
 use crate::policy::{BlockResponse, Policy};
@@ -161,9 +162,9 @@ impl Verdict {
 
 /// Decides `query` from `identity` against `policy` at `now`.
 pub fn decide(identity: &Identity, query: Query<'_>, policy: &Policy, now: Timestamp) -> Verdict {
-    let name = query.name.as_bytes();
+    let suffixes = domain::Suffixes::of(query.name.as_bytes());
     let tier = &policy.tiers[identity.tier];
-    let listed = policy.lists.lookup(name);
+    let listed = policy.lists.lookup_suffixes(&suffixes);
 
     // 1. Unliftable lists: nothing below can undo this.
     if let Some(c) = first_unliftable(listed.categories) {
@@ -190,11 +191,11 @@ pub fn decide(identity: &Identity, query: Query<'_>, policy: &Policy, now: Times
     }
 
     // 3, 4. The tier's explicit lists.
-    if let Some(i) = tier.deny.find(name) {
+    if let Some(i) = tier.deny.find_suffixes(&suffixes) {
         return Verdict::new(Action::Block(tier.block_response), None, Rule::Deny(i));
     }
     // An allow entry lifts category blocks; safe search still applies (it is locked on).
-    let allowed = tier.allow.find(name);
+    let allowed = tier.allow.find_suffixes(&suffixes);
 
     // 5. Categories, as the schedules open at this local time change them.
     if allowed.is_none() && !listed.categories.is_empty() {
@@ -204,7 +205,7 @@ pub fn decide(identity: &Identity, query: Query<'_>, policy: &Policy, now: Times
     }
 
     // 6. Safe search.
-    if let Some(site) = safesearch::site_of(query.name) {
+    if let Some(site) = suffixes.whole().and_then(safesearch::site_of_hash) {
         if let Some(target) = site.target(tier.safe_search, tier.youtube) {
             return Verdict::new(Action::Rewrite(target), None, Rule::SafeSearch(site));
         }

@@ -33,6 +33,50 @@ pub fn for_each_suffix(name: &[u8], mut each: impl FnMut(u64, usize) -> bool) {
     }
 }
 
+/// Suffixes kept per name, counted from the top-level domain (list entries and safe-search hosts are
+/// never deeper; a deeper name is still matched on its 32 outermost suffixes).
+const MAX_LABELS: usize = 32;
+
+/// Every suffix hash of one name, computed once per query and shared by every lookup the decision
+/// makes (lists, allow and deny rules, safe search).
+pub struct Suffixes {
+    hashes: [(u64, u16); MAX_LABELS],
+    len: usize,
+}
+
+impl Suffixes {
+    /// The suffixes of `name` (lower case, no trailing dot), top-level domain first.
+    #[inline]
+    pub fn of(name: &[u8]) -> Suffixes {
+        let mut s = Suffixes {
+            hashes: [(0, 0); MAX_LABELS],
+            len: 0,
+        };
+        for_each_suffix(name, |h, start| {
+            if s.len < MAX_LABELS {
+                s.hashes[s.len] = (h, start as u16);
+                s.len += 1;
+            }
+            true
+        });
+        s
+    }
+
+    /// `(hash, start offset)` pairs, top-level domain first, the whole name last.
+    #[inline]
+    pub fn iter(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        self.hashes[..self.len]
+            .iter()
+            .map(|&(h, s)| (h, usize::from(s)))
+    }
+
+    /// The hash of the whole name, if it has any label.
+    #[inline]
+    pub fn whole(&self) -> Option<u64> {
+        self.len.checked_sub(1).map(|i| self.hashes[i].0)
+    }
+}
+
 /// The hash of a whole name (the last value [`for_each_suffix`] yields for it).
 pub fn hash_name(name: &[u8]) -> u64 {
     let mut last = finish(SEED);

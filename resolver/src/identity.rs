@@ -19,7 +19,7 @@ pub enum Source {
     /// A live identity lease for the address.
     Lease,
     /// A configured network containing the address (its name).
-    Network(String),
+    Network(std::sync::Arc<str>),
     /// Nothing identified the client.
     Default,
 }

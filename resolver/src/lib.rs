@@ -72,12 +72,13 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
 /// A file that cannot be used (before any port is bound), or a listener that cannot be bound.
 pub async fn serve(config: config::Config) -> anyhow::Result<()> {
     let enrolled = enrolled::is_enrolled(&config.state_dir);
+    let started = std::time::Instant::now();
     let (policy, revision) = if enrolled {
         enrolled::starting_policy(&config.state_dir, &config.policy)?
     } else {
         (policy::Policy::load(&config.policy)?, 0)
     };
-    log_policy(&policy);
+    log_policy(&policy, started.elapsed());
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
     let lease_path = config.state_dir.join(identity::LEASE_FILE);
@@ -131,7 +132,7 @@ pub async fn serve(config: config::Config) -> anyhow::Result<()> {
     server::run(resolver, listeners, shutdown).await
 }
 
-fn log_policy(policy: &policy::Policy) {
+fn log_policy(policy: &policy::Policy, took: std::time::Duration) {
     let tiers: Vec<&str> = policy.tiers.iter().map(|t| t.name.as_str()).collect();
     tracing::info!(
         policy = %policy.source.display(),
@@ -139,6 +140,7 @@ fn log_policy(policy: &policy::Policy) {
         default_tier = %policy.tiers[policy.default_tier].name,
         list_entries = policy.lists.len(),
         list_bytes = policy.lists.memory_bytes(),
+        load_ms = took.as_millis() as u64,
         "policy loaded"
     );
 }

@@ -126,20 +126,24 @@ impl CategoryTable {
     }
 
     /// Looks up `name` (lower case, no trailing dot) and every parent domain of it.
-    #[inline]
     pub fn lookup(&self, name: &[u8]) -> ListMatch {
+        self.lookup_suffixes(&domain::Suffixes::of(name))
+    }
+
+    /// Looks up a name by its precomputed suffix hashes.
+    #[inline]
+    pub fn lookup_suffixes(&self, suffixes: &domain::Suffixes) -> ListMatch {
         let mut found = ListMatch::default();
         if self.entries.is_empty() {
             return found;
         }
-        domain::for_each_suffix(name, |hash, start| {
+        for (hash, start) in suffixes.iter() {
             let mask = self.categories_of(hash);
             if mask != 0 {
                 found.categories.0 |= mask;
                 found.suffix_start = start;
             }
-            true
-        });
+        }
         found
     }
 
@@ -218,6 +222,19 @@ pub fn for_each_entry(line: &str, mut each: impl FnMut(&str)) {
         if let Some(name) = domain::normalise(domain_part) {
             each(&name);
         }
+        return;
+    }
+    // The common case (one plain, lower-case domain per line) needs no copying.
+    if line.bytes().all(|b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'_'
+    }) && line.contains('.')
+        && !line.starts_with('.')
+        && !line.ends_with('.')
+        && !line.contains("..")
+        && line.len() <= 253
+        && !line.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    {
+        each(line);
         return;
     }
     if line.starts_with("@@") || line.contains("##") {

@@ -284,11 +284,17 @@ impl DomainRules {
 
     /// The entry covering `name`, most specific first.
     pub fn find(&self, name: &[u8]) -> Option<u32> {
+        self.find_suffixes(&domain::Suffixes::of(name))
+    }
+
+    /// The entry covering a name given by its suffix hashes.
+    #[inline]
+    pub fn find_suffixes(&self, suffixes: &domain::Suffixes) -> Option<u32> {
         if self.by_hash.is_empty() {
             return None;
         }
         let mut found = None;
-        domain::for_each_suffix(name, |hash, start| {
+        for (hash, start) in suffixes.iter() {
             if let Some(r) = self.by_hash.get(&hash) {
                 let hit = if start == 0 {
                     r.exact.or(r.subtree)
@@ -299,8 +305,7 @@ impl DomainRules {
                     found = hit;
                 }
             }
-            true
-        });
+        }
         found
     }
 
@@ -383,7 +388,7 @@ pub struct Network {
     /// Its tier.
     pub tier: TierId,
     /// Name for logs.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
 }
 
 /// The validated policy: immutable, shared by `Arc`, replaced whole on reload.
@@ -522,7 +527,7 @@ impl Builder<'_> {
             nets.push(Network {
                 cidr: n.cidr.trunc(),
                 tier,
-                name: n.name,
+                name: n.name.into(),
             });
         }
         nets.sort_by_key(|n| std::cmp::Reverse(n.cidr.prefix_len()));

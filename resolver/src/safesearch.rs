@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::domain;
 use crate::policy::Mode;
 
 /// The kind of site a rewritten name belongs to.
@@ -85,13 +86,14 @@ const DUCKDUCKGO_HOSTS: &[&str] = &[
     "lite.duckduckgo.com",
 ];
 
-fn table() -> &'static HashMap<String, Site> {
-    static TABLE: OnceLock<HashMap<String, Site>> = OnceLock::new();
+fn table() -> &'static HashMap<u64, Site> {
+    static TABLE: OnceLock<HashMap<u64, Site>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut t = HashMap::new();
         for suffix in GOOGLE_SUFFIXES {
-            t.insert(format!("google.{suffix}"), Site::Google);
-            t.insert(format!("www.google.{suffix}"), Site::Google);
+            for host in [format!("google.{suffix}"), format!("www.google.{suffix}")] {
+                t.insert(domain::hash_name(host.as_bytes()), Site::Google);
+            }
         }
         for (hosts, site) in [
             (YOUTUBE_HOSTS, Site::YouTube),
@@ -99,7 +101,7 @@ fn table() -> &'static HashMap<String, Site> {
             (DUCKDUCKGO_HOSTS, Site::DuckDuckGo),
         ] {
             for h in hosts {
-                t.insert((*h).to_string(), site);
+                t.insert(domain::hash_name(h.as_bytes()), site);
             }
         }
         t
@@ -108,7 +110,13 @@ fn table() -> &'static HashMap<String, Site> {
 
 /// The site `name` (lower case, no trailing dot) belongs to, if safe search concerns it.
 pub fn site_of(name: &str) -> Option<Site> {
-    table().get(name).copied()
+    site_of_hash(domain::hash_name(name.as_bytes()))
+}
+
+/// The site of a name given by its whole-name hash ([`domain::hash_name`]).
+#[inline]
+pub fn site_of_hash(hash: u64) -> Option<Site> {
+    table().get(&hash).copied()
 }
 
 #[cfg(test)]

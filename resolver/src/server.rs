@@ -583,6 +583,7 @@ async fn udp_loop(
     let mut local = Local::new(&resolver.state);
     loop {
         let received = tokio::select! {
+            biased;
             r = socket.recv_from(&mut buf) => r,
             () = shutdown.cancelled() => return,
         };
