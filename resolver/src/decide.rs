@@ -307,7 +307,7 @@ fn categories(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::IpAddr;
     use std::path::Path;
 

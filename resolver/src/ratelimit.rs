@@ -91,3 +91,44 @@ impl RateLimiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::decide::tests::{fixture, POLICY};
+
+    #[test]
+    fn a_flooding_client_is_slowed_but_the_school_network_never_is() {
+        let (_dir, policy) = fixture(POLICY);
+        let policy = policy.unwrap();
+        let limiter = RateLimiter::new(&RateLimitConfig {
+            queries_per_second: 10,
+            burst: 20,
+            exempt: vec!["192.0.2.0/24".parse().unwrap()],
+        })
+        .unwrap();
+        let t0 = Instant::now();
+        let count = |ip: &str, n: usize, at: Instant| {
+            let ip: IpAddr = ip.parse().unwrap();
+            (0..n).fold([0usize; 3], |mut acc, _| {
+                acc[limiter.check(&policy, ip, at) as usize] += 1;
+                acc
+            })
+        };
+        // An unknown address: the burst passes, then every other answer is truncated.
+        assert_eq!(count("203.0.113.9", 40, t0), [20, 10, 10]);
+        // A second later it has earned ten more.
+        assert_eq!(
+            count("203.0.113.9", 10, t0 + Duration::from_secs(1)),
+            [10, 0, 0]
+        );
+        // The whole school behind one NAT address on a policy network, or an exempt range: never.
+        assert_eq!(count("10.20.0.1", 10_000, t0), [10_000, 0, 0]);
+        assert_eq!(count("192.0.2.7", 10_000, t0), [10_000, 0, 0]);
+        // IPv6 clients share a bucket per /64.
+        assert_eq!(count("2001:db8:1:2::1", 20, t0)[0], 20);
+        assert_eq!(count("2001:db8:1:2::99", 1, t0), [0, 1, 0]);
+    }
+}
