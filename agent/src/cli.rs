@@ -34,9 +34,13 @@ pub enum Command {
     Run {
         #[command(flatten)]
         files: Files,
-        /// Do not watch the keyboard and windows (spool and ship only).
-        #[arg(long)]
+        /// Do not watch the keyboard and windows: spool and ship only (the system service).
+        #[arg(long, conflicts_with = "session_only")]
         no_session: bool,
+        /// Only watch this display's keyboard and windows, leaving shipping to the system service
+        /// (the per-session helper).
+        #[arg(long)]
+        session_only: bool,
     },
     /// Obtain this device's certificate from the collector with an enrolment token.
     Enrol(EnrolArgs),

@@ -33,6 +33,32 @@ pub fn user(configured: Option<&str>) -> Option<String> {
         .or_else(account_name)
 }
 
+/// The user of the active graphical session on `display` (`:0`), from systemd-logind's session
+/// records; `None` without logind or without such a session.
+pub fn display_user(display: &str) -> Option<String> {
+    let entries = std::fs::read_dir("/run/systemd/sessions").ok()?;
+    let mut found = None;
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        if field("DISPLAY").as_deref() == Some(display) {
+            let active = field("ACTIVE").as_deref() == Some("1");
+            if let Some(user) = field("USER") {
+                if active || found.is_none() {
+                    found = Some(user);
+                }
+            }
+        }
+    }
+    found
+}
+
 /// The name of this process's account, from its uid and the password database.
 #[cfg(unix)]
 fn account_name() -> Option<String> {

@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod reload;
 pub mod run;
 pub mod scan;
+pub mod sessions;
 pub mod shipper;
 pub mod source;
 pub mod spool;
@@ -46,12 +47,17 @@ fn config(files: &Files) -> anyhow::Result<Config> {
 /// A configuration that cannot be used, or the command failed.
 pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { files, no_session } => {
+        Command::Run {
+            files,
+            no_session,
+            session_only,
+        } => {
             let config = config(&files)?;
             let options = run::RunOptions {
                 config_path: files.config.clone(),
                 state_dir: files.state_dir.clone(),
                 no_session,
+                session_only,
             };
             runtime()?.block_on(run::run(config, options))
         }

@@ -120,9 +120,10 @@ impl Pipeline {
     async fn raise(&mut self, hit: Hit) -> Alert {
         let plan = self.factory.plan(&hit, Instant::now());
         let max_width = self.factory.max_width();
-        let (hit, shot) = tokio::task::spawn_blocking(move || {
+        let (hit, shot, took) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let shot = AlertFactory::shoot(plan, &hit, max_width);
-            (hit, shot)
+            (hit, shot, started.elapsed())
         })
         .await
         .expect("capture task panicked");
@@ -133,6 +134,7 @@ impl Pipeline {
             severity = alert.severity,
             source = alert.source.as_str(),
             screenshot = alert.screenshot.is_some(),
+            capture_us = took.as_micros() as u64,
             "alert raised"
         );
         alert

@@ -32,8 +32,10 @@ pub struct RunOptions {
     pub config_path: Option<PathBuf>,
     /// `--state-dir`, which outlives reloads.
     pub state_dir: Option<PathBuf>,
-    /// Spool and ship only.
+    /// Spool and ship only (the system service beside per-display session helpers).
     pub no_session: bool,
+    /// Watch the session only, leaving shipping to the system service.
+    pub session_only: bool,
 }
 
 /// Runs the service until SIGINT/SIGTERM.
@@ -49,7 +51,6 @@ pub async fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
             config.state_dir.display()
         )
     })?;
-    let client = Client::new(&config.collector, &identity).context("collector client")?;
     let spool = Arc::new(crate::commands::open_spool(&config)?);
     let detector = initial_wordlists(&config)?;
     tracing::info!(
@@ -68,7 +69,6 @@ pub async fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = Some(version);
     let wake = Arc::new(Notify::new());
-    let user = crate::host::user(config.user.as_deref());
 
     let (config_tx, config_rx) = watch::channel(Arc::new(config.clone()));
     let (detector_tx, detector_rx) = watch::channel(Arc::clone(&detector));
@@ -90,35 +90,53 @@ pub async fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     }
     track_wordlist_version(detector_rx.clone(), Arc::clone(&live), status.clone());
 
-    let settings = ShipperSettings {
-        device: identity.device_id.clone(),
-        batch_alerts: config.batch_alerts,
-        batch_bytes: BATCH_BYTES,
-        poll: Duration::from_secs(2),
-        heartbeat: config.heartbeat,
-        retry_max: config.retry_max,
-        user: user.clone(),
-        group: config.group.clone(),
-        lease: config.lease,
-        hostname: crate::host::hostname(),
-        os: crate::host::os(),
-        collector: config.collector.clone(),
-    };
-    let shipper = Shipper::new(
-        Arc::new(client),
-        Arc::clone(&spool),
-        settings,
-        Arc::clone(&wake),
-        Arc::clone(&live),
-        Some(status.clone()),
-    );
-    let mut tasks = vec![tokio::spawn(shipper.run(shutdown.clone()))];
+    let mut tasks = Vec::new();
+    if !options.session_only {
+        let client = Client::new(&config.collector, &identity).context("collector client")?;
+        let settings = ShipperSettings {
+            device: identity.device_id.clone(),
+            batch_alerts: config.batch_alerts,
+            batch_bytes: BATCH_BYTES,
+            poll: Duration::from_secs(2),
+            heartbeat: config.heartbeat,
+            retry_max: config.retry_max,
+            user: config.user.clone(),
+            state_dir: Some(config.state_dir.clone()),
+            group: config.group.clone(),
+            lease: config.lease,
+            hostname: crate::host::hostname(),
+            os: crate::host::os(),
+            collector: config.collector.clone(),
+        };
+        let shipper = Shipper::new(
+            Arc::new(client),
+            Arc::clone(&spool),
+            settings,
+            Arc::clone(&wake),
+            Arc::clone(&live),
+            Some(status.clone()),
+        );
+        tasks.push(tokio::spawn(shipper.run(shutdown.clone())));
+    }
 
     if !options.no_session {
         match open_session(&config) {
             Ok((source, capturer)) => {
+                let display = session_name();
+                let user = config
+                    .user
+                    .clone()
+                    .or_else(|| crate::host::display_user(&display))
+                    .or_else(|| crate::host::user(None));
                 let (tx, events) = mpsc::channel(1024);
                 spawn_source(source, tx, Arc::clone(&live)).context("cannot start the source")?;
+                tasks.push(tokio::spawn(keep_session_record(
+                    config.state_dir.clone(),
+                    display,
+                    user.clone(),
+                    Arc::clone(&live),
+                    shutdown.clone(),
+                )));
                 let factory = AlertFactory::new(
                     identity.device_id.clone(),
                     user,
@@ -188,6 +206,42 @@ fn track_wordlist_version(
             status.update(|s| s.wordlist_version = Some(version));
         }
     });
+}
+
+/// The display this session monitor watches (`:0`), or `console` on Windows.
+fn session_name() -> String {
+    std::env::var("DISPLAY").unwrap_or_else(|_| "console".into())
+}
+
+/// Refreshes this session's record while the source runs; removes it on a clean stop.
+async fn keep_session_record(
+    state_dir: PathBuf,
+    display: String,
+    user: Option<String>,
+    live: Arc<Live>,
+    shutdown: CancellationToken,
+) {
+    let Some(user) = user else {
+        tracing::warn!("the signed-in user is unknown; no identity lease for this session");
+        return;
+    };
+    loop {
+        if live.helper_alive.load(std::sync::atomic::Ordering::Relaxed) {
+            let record = crate::sessions::SessionRecord {
+                user: user.clone(),
+                display: display.clone(),
+                updated: jiff::Timestamp::now(),
+            };
+            if let Err(e) = crate::sessions::write(&state_dir, &record) {
+                tracing::warn!(error = %e, "cannot write the session record");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(crate::sessions::REFRESH) => {}
+        }
+    }
+    crate::sessions::remove(&state_dir, &display);
 }
 
 type Session = (Box<dyn Source>, Option<Arc<dyn Capturer>>);

@@ -123,8 +123,10 @@ pub struct ShipperSettings {
     pub heartbeat: Duration,
     /// Longest backoff.
     pub retry_max: Duration,
-    /// The signed-in user and group for leases (no lease without a user).
+    /// The user to lease for when no session monitor reports one (the configured override).
     pub user: Option<String>,
+    /// The state folder, where session monitors leave their records (see `sessions`).
+    pub state_dir: Option<std::path::PathBuf>,
     /// The user's group.
     pub group: String,
     /// Lease lifetime.
@@ -256,7 +258,7 @@ impl<T: Transport, F: SpoolFs + 'static> Shipper<T, F> {
         let alert = Alert {
             id: Uuid::now_v7(),
             device: self.settings.device.clone(),
-            user: self.settings.user.clone(),
+            user: self.lease_user(),
             time: jiff::Timestamp::now(),
             source: ward_protocol::AlertSource::Device,
             category,
@@ -382,18 +384,7 @@ impl<T: Transport, F: SpoolFs + 'static> Shipper<T, F> {
         let (depth, ledger) = self
             .blocking(|s| (s.depth().unwrap_or(0), s.ledger().unwrap_or_default()))
             .await;
-        let sessions = self
-            .settings
-            .user
-            .iter()
-            .map(|user| SessionState {
-                user: user.clone(),
-                helper_alive: self
-                    .live
-                    .helper_alive
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            })
-            .collect();
+        let sessions = self.sessions();
         let heartbeat = Heartbeat {
             version: PROTOCOL_VERSION,
             time: jiff::Timestamp::now(),
@@ -435,10 +426,47 @@ impl<T: Transport, F: SpoolFs + 'static> Shipper<T, F> {
         }
     }
 
+    /// The sessions the monitors report: one per user, alive if any of its helpers is.
+    fn sessions(&self) -> Vec<SessionState> {
+        let Some(dir) = &self.settings.state_dir else {
+            return Vec::new();
+        };
+        let now = jiff::Timestamp::now();
+        let mut sessions: Vec<SessionState> = Vec::new();
+        for record in crate::sessions::read_all(dir, now) {
+            let alive = record.alive(now);
+            match sessions.iter_mut().find(|s| s.user == record.user) {
+                Some(s) => s.helper_alive |= alive,
+                None => sessions.push(SessionState {
+                    user: record.user,
+                    helper_alive: alive,
+                }),
+            }
+        }
+        sessions
+    }
+
+    /// The user to lease for: the freshest live session's, else the configured one. Never the
+    /// service's own account.
+    fn lease_user(&self) -> Option<String> {
+        let now = jiff::Timestamp::now();
+        self.settings
+            .state_dir
+            .as_deref()
+            .map(|dir| crate::sessions::read_all(dir, now))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.alive(now))
+            .max_by_key(|r| r.updated)
+            .map(|r| r.user)
+            .or_else(|| self.settings.user.clone())
+    }
+
     /// Sends an identity lease for the signed-in user; returns the wait until renewal.
     async fn lease(&mut self) -> Duration {
-        let Some(user) = self.settings.user.clone() else {
-            return Duration::from_secs(3600);
+        let Some(user) = self.lease_user() else {
+            // Nobody signed in yet: look again soon.
+            return Duration::from_secs(30);
         };
         let addresses = crate::host::addresses_towards(&self.settings.collector);
         let lease = IdentityLease {

@@ -111,6 +111,7 @@ fn settings() -> ShipperSettings {
         heartbeat: Duration::from_secs(60),
         retry_max: Duration::from_secs(300),
         user: Some("pupil1".into()),
+        state_dir: None,
         group: "pupil".into(),
         lease: Duration::from_secs(900),
         hostname: "ws-1".into(),

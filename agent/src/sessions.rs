@@ -1,0 +1,109 @@
+//! Session records: which user each session monitor is watching, refreshed every 30 seconds.
+//!
+//! The session monitor may be another process than the shipper (a per-display helper beside the
+//! system service), so they meet in the state folder: `sessions/<display>.json`. The shipper reads
+//! them for heartbeats (a record that stopped being refreshed is a helper that was killed: the
+//! collector shows that session as unmonitored) and for identity leases (the user of the freshest
+//! live session). A helper that stops cleanly removes its record.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// How often a live helper refreshes its record.
+pub const REFRESH: Duration = Duration::from_secs(30);
+/// A record older than this means the helper is gone.
+pub const STALE: Duration = Duration::from_secs(90);
+/// A record older than this is forgotten (the user has long logged off).
+const FORGET: Duration = Duration::from_secs(12 * 3600);
+
+/// One session monitor's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The user signed in on that display.
+    pub user: String,
+    /// The display (`:0`) or `console`.
+    pub display: String,
+    /// Last refresh.
+    pub updated: Timestamp,
+}
+
+impl SessionRecord {
+    /// Whether the helper refreshed it recently.
+    pub fn alive(&self, now: Timestamp) -> bool {
+        now.duration_since(self.updated).unsigned_abs() < STALE
+    }
+}
+
+fn dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("sessions")
+}
+
+fn file(state_dir: &Path, display: &str) -> PathBuf {
+    let name: String = display
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    dir(state_dir).join(format!("{name}.json"))
+}
+
+/// Writes (or refreshes) the record for `display`.
+///
+/// # Errors
+/// The state folder is not writable.
+pub fn write(state_dir: &Path, record: &SessionRecord) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir(state_dir))?;
+    let path = file(state_dir, &record.display);
+    let temp = path.with_extension("tmp");
+    std::fs::write(
+        &temp,
+        serde_json::to_vec(record).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::rename(temp, path)
+}
+
+/// Removes the record for `display` (a clean logoff).
+pub fn remove(state_dir: &Path, display: &str) {
+    let _ = std::fs::remove_file(file(state_dir, display));
+}
+
+/// Every record not yet forgotten.
+pub fn read_all(state_dir: &Path, now: Timestamp) -> Vec<SessionRecord> {
+    let Ok(entries) = std::fs::read_dir(dir(state_dir)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| {
+            serde_json::from_slice::<SessionRecord>(&std::fs::read(e.path()).ok()?).ok()
+        })
+        .filter(|r| now.duration_since(r.updated).unsigned_abs() < FORGET)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_age_from_alive_to_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Timestamp::now();
+        let record = SessionRecord {
+            user: "pupil1".into(),
+            display: ":0".into(),
+            updated: now,
+        };
+        write(dir.path(), &record).unwrap();
+        let read = read_all(dir.path(), now);
+        assert_eq!(read, vec![record.clone()]);
+        assert!(read[0].alive(now));
+        assert!(!read[0].alive(now + Duration::from_secs(120)));
+        assert!(read_all(dir.path(), now + Duration::from_secs(13 * 3600)).is_empty());
+        remove(dir.path(), ":0");
+        assert!(read_all(dir.path(), now).is_empty());
+    }
+}
