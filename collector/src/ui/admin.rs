@@ -140,9 +140,9 @@ fn role_boxes(prefix: &str, checked: &[Role]) -> Html {
         .map(|r| {
             let id = format!("{prefix}-{}", r.as_str());
             if checked.contains(r) {
-                html!("<label style=\"display:inline;font-weight:400\"><input type=\"checkbox\" name=\"role\" id=\"{}\" value=\"{}\" checked> {}</label> ", id, r.as_str(), r.as_str())
+                html!("<label class=\"inline\"><input type=\"checkbox\" name=\"role\" id=\"{}\" value=\"{}\" checked> {}</label> ", id, r.as_str(), r.as_str())
             } else {
-                html!("<label style=\"display:inline;font-weight:400\"><input type=\"checkbox\" name=\"role\" id=\"{}\" value=\"{}\"> {}</label> ", id, r.as_str(), r.as_str())
+                html!("<label class=\"inline\"><input type=\"checkbox\" name=\"role\" id=\"{}\" value=\"{}\"> {}</label> ", id, r.as_str(), r.as_str())
             }
         })
         .collect()

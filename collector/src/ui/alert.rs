@@ -216,7 +216,7 @@ fn render(
         .map(|(i, (value, label))| {
             html!(
                 "<div><input type=\"radio\" name=\"status\" id=\"s-{}\" value=\"{}\" data-key=\"{}\" required> \
-                 <label for=\"s-{}\" style=\"display:inline\">{} <span class=\"muted\">({})</span></label></div>",
+                 <label for=\"s-{}\">{} <span class=\"muted\">({})</span></label></div>",
                 value,
                 value,
                 i,

@@ -368,6 +368,7 @@ pub async fn password_page(SignedAny(ctx): SignedAny) -> Response {
 pub async fn password_submit(State(ui): State<Ui>, posted: Posted) -> Result<Response, UiError> {
     let Posted { ctx, form } = posted;
     let current = form.get("current").unwrap_or_default().to_string();
+    let current_for_file = current.clone();
     let new = form.get("new").unwrap_or_default().to_string();
     let problem = if new != form.get("confirm").unwrap_or_default() {
         Some("The two new passwords differ.")
@@ -409,13 +410,16 @@ pub async fn password_submit(State(ui): State<Ui>, posted: Posted) -> Result<Res
     let n = ctx.viewer.name.clone();
     ui.db(move |s| s.set_password(&n, &hash, false)).await?;
     if account.must_change_password {
-        // The first admin's one-time password file has served its purpose.
+        // The first admin's one-time password file has served its purpose once that password is
+        // replaced (the file holds the password, so compare rather than trust the account name).
         let file = ui
             .app
             .config()
             .data_dir
             .join(crate::accounts::INITIAL_PASSWORD_FILE);
-        let _ = std::fs::remove_file(file);
+        if std::fs::read_to_string(&file).is_ok_and(|p| p.trim() == current_for_file) {
+            let _ = std::fs::remove_file(file);
+        }
     }
     ui.audit(
         &ctx.viewer.name,

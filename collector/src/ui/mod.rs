@@ -323,7 +323,7 @@ pub fn secure_headers(headers: &mut HeaderMap, content_type: &'static str) {
     set(
         headers,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; \
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'",
     );
     set(

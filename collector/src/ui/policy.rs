@@ -260,7 +260,7 @@ async fn render_page(
          <input type=\"hidden\" name=\"base\" value=\"{}\"><label for=\"policy\">Policy document (TOML)</label>\
          <textarea class=\"policy\" id=\"policy\" name=\"policy\" spellcheck=\"false\">{}</textarea>\
          <label for=\"reason\">Why (recorded in the change-control log; governors read it)</label>\
-         <input type=\"text\" id=\"reason\" name=\"reason\" required style=\"width:100%\">\
+         <input type=\"text\" id=\"reason\" name=\"reason\" required class=\"wide\">\
          <p><button type=\"submit\">Propose change</button></p></form>\
          <h2>Filtering change-control log</h2>{}",
         message,

@@ -69,7 +69,7 @@ fn table(title: &str, periods: &[String], series: &[Series]) -> Html {
         })
         .collect();
     html!(
-        "<details><summary>{} as a table</summary><div style=\"overflow-x:auto\"><table><thead><tr><th scope=\"col\">Category</th>{}\
+        "<details><summary>{} as a table</summary><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Category</th>{}\
          <th scope=\"col\">Total</th></tr></thead><tbody>{}</tbody></table></div></details>",
         title,
         head,
