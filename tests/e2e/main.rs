@@ -1,4 +1,7 @@
 //! End-to-end tests: the real programs, started as a technician would start them.
 
+mod browser;
 mod cli;
 mod resolver;
+mod totp;
+mod ui;
