@@ -236,3 +236,74 @@ fn a_full_spool_evicts_and_reports_what_it_dropped() {
         assert!(!stored.contains(id));
     }
 }
+
+/// Copies a folder tree.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn wordlists_reload_live_and_a_broken_file_keeps_the_last_good_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lists = tmp.path().join("wordlists");
+    copy_tree(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wordlists"),
+        &lists,
+    );
+    let collector = Collector::start(&tmp.path().join("collector"));
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    // Point this agent at its own copy of the lists.
+    let config = std::fs::read_to_string(&agent.config)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("wordlists") {
+                format!("wordlists = \"{}\"", lists.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&agent.config, config).unwrap();
+    agent.enrol(&collector);
+    let mut desktop = Desktop::start();
+    let window = desktop.open_terminal("Notes");
+    run_on(&mut agent, &desktop);
+
+    std::fs::write(
+        lists.join("en/weapons-local.txt"),
+        "@category weapons\n@language en\n4 zorblax blade\n",
+    )
+    .unwrap();
+    wait_until("the reload", || agent.log().contains("wordlists reloaded"));
+    desktop.xdotool(&["windowactivate", "--sync", &window.to_string()]);
+    desktop.type_text("bring the zorblax blade ");
+    desktop.keys(&["Return"]);
+    let first = collector.wait_alert("the new phrase", keyboard);
+    assert_eq!(first["phrase"], "zorblax blade");
+
+    // A broken line: the whole new set is refused and the last good one stays.
+    std::fs::write(
+        lists.join("en/broken.txt"),
+        "@category weapons\n9 not a severity\n",
+    )
+    .unwrap();
+    wait_until("the refusal", || {
+        agent.log().contains("keeping the last good set")
+    });
+    desktop.type_text("the zorblax blade again ");
+    desktop.keys(&["Return"]);
+    wait_for("a second alert", 60, || {
+        (collector.alerts().iter().filter(|a| keyboard(a)).count() == 2).then_some(())
+    });
+}
