@@ -330,7 +330,15 @@ impl Client {
             .await
             .map_err(|e| self.transport(format!("reading the answer: {e}")))?
             .to_bytes();
-        self.put_idle(sender);
+        // After a refusal the server may close the connection without reading the rest of what was
+        // sent (413), and it says so with `Connection: close`: such a connection is not reused.
+        let closing = parts
+            .headers
+            .get(header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        if parts.status.is_success() && !closing {
+            self.put_idle(sender);
+        }
         Ok((parts.status, parts.headers, body))
     }
 

@@ -58,8 +58,10 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("{}: cannot open the database", path.display()))?;
             Ok(Arc::new(store))
         }
-        Database::Postgres(_) => {
-            anyhow::bail!("database.backend = \"postgres\" is not available in this build yet")
+        Database::Postgres(url) => {
+            let store = store::postgres::PostgresStore::open(url)
+                .context("cannot open the PostgreSQL database (database.url)")?;
+            Ok(Arc::new(store))
         }
     }
 }

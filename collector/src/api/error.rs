@@ -113,6 +113,25 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// Every code [`Failure`] can answer with (the OpenAPI file lists each).
+pub const CODES: [&str; 15] = [
+    "client-certificate-required",
+    "untrusted-certificate",
+    "unknown-device",
+    "device-revoked",
+    "forbidden",
+    "invalid-token",
+    "rate-limited",
+    "too-large",
+    "not-json",
+    "malformed-json",
+    "unknown-field",
+    "unsupported-version",
+    "invalid-field",
+    "not-found",
+    "internal",
+];
+
 /// Put into a refused response's extensions so the accept loop can log why.
 #[derive(Debug, Clone)]
 pub struct Refusal {
@@ -140,6 +159,12 @@ impl IntoResponse for Failure {
             }),
         )
             .into_response();
+        if matches!(self, Failure::TooLarge(_)) {
+            // The rest of the body is never read: tell the client this connection is done.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Failure::RateLimited(wait) = &self {
             let secs = wait.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&secs) {
@@ -151,5 +176,51 @@ impl IntoResponse for Failure {
             reason: logged,
         });
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_maps_to_a_listed_code_and_a_4xx_or_500() {
+        let field = || ValidationError {
+            field: "x".into(),
+            problem: "y".into(),
+        };
+        let all = [
+            Failure::NoCertificate,
+            Failure::UntrustedCertificate(String::new()),
+            Failure::UnknownDevice,
+            Failure::Revoked(String::new()),
+            Failure::Forbidden(String::new()),
+            Failure::BadToken(""),
+            Failure::RateLimited(Duration::from_secs(1)),
+            Failure::TooLarge(1),
+            Failure::NotJson,
+            Failure::Malformed(String::new()),
+            Failure::UnknownField(String::new()),
+            Failure::UnsupportedVersion(field()),
+            Failure::Invalid(field()),
+            Failure::NotFound(""),
+            Failure::Internal(String::new()),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for failure in all {
+            let (status, code) = failure.status_and_code();
+            assert!(CODES.contains(&code), "{code}");
+            assert!(status.is_client_error() || status == StatusCode::INTERNAL_SERVER_ERROR);
+            seen.insert(code);
+        }
+        assert_eq!(seen.len(), CODES.len());
+    }
+
+    #[test]
+    fn internal_details_stay_in_the_log() {
+        let response = Failure::Internal("disk /srv full".into()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let refusal = response.extensions().get::<Refusal>().unwrap();
+        assert!(refusal.reason.contains("/srv"));
     }
 }

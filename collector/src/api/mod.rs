@@ -18,22 +18,35 @@ use axum::{Json, Router};
 use ward_protocol::{Heartbeat, IdentityLease, PolicySnapshot, PROTOCOL_VERSION};
 
 pub use enrol::token_hash;
-pub use error::{Failure, Refusal};
+pub use error::{Failure, Refusal, CODES};
 use extract::{Device, Strict};
 
 use crate::app::App;
 use crate::store::{HeartbeatRecord, LeaseRecord, PolicyRecord};
 
+/// Every API path; `collector/openapi.yaml` documents each (a test keeps them in step).
+pub const PATHS: [&str; 7] = [
+    "/api/v1/health",
+    "/api/v1/enrol",
+    "/api/v1/alerts",
+    "/api/v1/heartbeat",
+    "/api/v1/leases",
+    "/api/v1/policy",
+    "/api/v1/stream",
+];
+
 /// The API routes.
 pub fn router() -> Router<App> {
+    let [health_path, enrol_path, alerts_path, heartbeat_path, leases_path, policy_path, stream_path] =
+        PATHS;
     Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/enrol", post(enrol::enrol))
-        .route("/api/v1/alerts", post(ingest::alerts))
-        .route("/api/v1/heartbeat", post(heartbeat))
-        .route("/api/v1/leases", post(lease))
-        .route("/api/v1/policy", get(policy))
-        .route("/api/v1/stream", get(stream::stream))
+        .route(health_path, get(health))
+        .route(enrol_path, post(enrol::enrol))
+        .route(alerts_path, post(ingest::alerts))
+        .route(heartbeat_path, post(heartbeat))
+        .route(leases_path, post(lease))
+        .route(policy_path, get(policy))
+        .route(stream_path, get(stream::stream))
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -112,5 +125,27 @@ pub fn snapshot(policy: PolicyRecord) -> PolicySnapshot {
         revision: policy.revision as u64,
         sha256: policy.sha256,
         policy_toml: policy.policy_toml,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_file_documents_every_route_and_refusal() {
+        let spec = include_str!("../../openapi.yaml");
+        for path in PATHS {
+            assert!(
+                spec.contains(&format!("  {path}:\n")),
+                "{path} missing from openapi.yaml"
+            );
+        }
+        for code in CODES {
+            assert!(
+                spec.contains(&format!("`{code}`")),
+                "{code} missing from openapi.yaml"
+            );
+        }
     }
 }

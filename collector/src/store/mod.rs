@@ -14,6 +14,7 @@
 //! end of [`MIGRATIONS`] and methods here, implemented for both backends.
 
 mod migrations;
+pub mod postgres;
 mod sql;
 pub mod sqlite;
 
@@ -29,6 +30,12 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(String),
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -271,7 +278,8 @@ pub struct Purged {
     pub screenshots: Vec<String>,
 }
 
-/// Everything the collector stores. Implemented by [`sqlite::SqliteStore`].
+/// Everything the collector stores. Implemented by [`sqlite::SqliteStore`] and
+/// [`postgres::PostgresStore`]; the integration tests run the same suite against both.
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs.
     fn backend(&self) -> &'static str;

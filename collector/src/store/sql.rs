@@ -36,7 +36,7 @@ pub const LIVE_LEASES: &str = "SELECT device, user_name, group_name, addresses, 
 pub const DROP_EXPIRED_LEASES: &str = "DELETE FROM leases WHERE expires_us <= $1";
 
 pub const LATEST_POLICY: &str = "SELECT revision, sha256, policy_toml, author, note, created_us FROM policies ORDER BY revision DESC LIMIT 1";
-pub const ADD_POLICY: &str = "INSERT INTO policies (revision, sha256, policy_toml, author, note, created_us) SELECT COALESCE(MAX(revision), 0) + 1, $1, $2, $3, $4, $5 FROM policies";
+pub const ADD_POLICY: &str = "INSERT INTO policies (revision, sha256, policy_toml, author, note, created_us) SELECT COALESCE(MAX(revision), 0) + 1, CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS BIGINT) FROM policies";
 
 pub const ADD_USER: &str = "INSERT INTO users (name, roles, groups_csv, password_hash, must_change_password, created_us) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING";
 pub const COUNT_USERS: &str = "SELECT COUNT(*) FROM users";

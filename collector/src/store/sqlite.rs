@@ -203,7 +203,9 @@ impl Store for SqliteStore {
                 Some((uses, _)) if uses <= 0 => return Ok(Err(TokenProblem::UsedUp)),
                 Some(_) => {}
             }
-            tx.execute(sql::SPEND_TOKEN, params![token_sha256])?;
+            if tx.execute(sql::SPEND_TOKEN, params![token_sha256])? == 0 {
+                return Ok(Err(TokenProblem::UsedUp));
+            }
             let added = tx.execute(
                 sql::ADD_DEVICE,
                 params![

@@ -7,11 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ward_collector::store::{sqlite::SqliteStore, AlertQuery, Store};
+use ward_collector::store::AlertQuery;
 use ward_collector_client::{Client, Enrolment};
 use ward_protocol::DeviceKind;
 
-use crate::harness::{alert, batch};
+use crate::harness::{alert, batch, database_toml, test_database};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ward-collector");
 
@@ -48,11 +48,11 @@ pub fn spawn_collector(config: &Path) -> (Child, String) {
 
 pub fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("collector.toml");
-    std::fs::write(
-        &path,
-        "data_dir = \"data\"\n[limits]\ndevice_requests_per_second = 10000.0\ndevice_request_burst = 10000.0\n",
-    )
-    .unwrap();
+    let text = format!(
+        "data_dir = \"data\"\n[limits]\ndevice_requests_per_second = 10000.0\ndevice_request_burst = 10000.0\n{}",
+        database_toml(&test_database())
+    );
+    std::fs::write(&path, text).unwrap();
     path
 }
 
@@ -126,7 +126,9 @@ async fn kill_9_during_ingest_loses_no_acknowledged_alert() {
 
     // Restart on the same data and check every acknowledged id is there.
     let (mut child, _url) = spawn_collector(&config);
-    let store = SqliteStore::open(&dir.path().join("data/ward.db")).unwrap();
+    let store =
+        ward_collector::app::open_store(&ward_collector::config::Config::load(&config).unwrap())
+            .unwrap();
     let stored: HashSet<uuid::Uuid> = store
         .alerts(&AlertQuery::default())
         .unwrap()

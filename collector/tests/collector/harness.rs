@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use ward_collector::config::Config;
-use ward_collector::store::{sqlite::SqliteStore, NewToken, Store};
+use ward_collector::config::{Config, Database};
+use ward_collector::store::{NewToken, Store};
 use ward_collector_client::{Client, Enrolment, Identity};
 use ward_protocol::{Alert, AlertBatch, AlertSource, Category, DeviceKind, PROTOCOL_VERSION};
 
@@ -21,10 +21,53 @@ pub struct Collector {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// Set (by `postgres::the_same_suite_on_postgresql`, inside `pg_virtualenv`) to run every test
+/// against PostgreSQL instead of SQLite.
+pub const PG_ENV: &str = "WARD_TEST_POSTGRES";
+
+/// The database tests use: SQLite in the data dir, or a fresh PostgreSQL database per call.
+pub fn test_database() -> Database {
+    if std::env::var_os(PG_ENV).is_none() {
+        return Database::Sqlite;
+    }
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let base = format!(
+        "host={} port={} user={} password={}",
+        var("PGHOST"),
+        var("PGPORT"),
+        var("PGUSER"),
+        var("PGPASSWORD")
+    );
+    let name = format!("ward_test_{}", uuid::Uuid::new_v4().simple());
+    let admin_url = format!("{base} dbname={}", var("PGDATABASE"));
+    let create = format!("CREATE DATABASE {name}");
+    // Its own thread: the postgres client blocks on a runtime of its own.
+    std::thread::spawn(move || {
+        postgres::Client::connect(&admin_url, postgres::NoTls)
+            .expect("PostgreSQL from pg_virtualenv")
+            .batch_execute(&create)
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    Database::Postgres(format!("{base} dbname={name}"))
+}
+
+/// The same, as a `[database]` section for a config file.
+pub fn database_toml(database: &Database) -> String {
+    match database {
+        Database::Sqlite => String::new(),
+        Database::Postgres(url) => {
+            format!("[database]\nbackend = \"postgres\"\nurl = \"{url}\"\n")
+        }
+    }
+}
+
 /// Settings generous enough that tests are limited by what they test, not by rate limits.
 pub fn test_config(data_dir: &Path) -> Config {
     let mut config = Config {
         data_dir: data_dir.to_path_buf(),
+        database: test_database(),
         ..Config::default()
     };
     config.limits.device_requests_per_second = 10_000.0;
@@ -52,12 +95,18 @@ impl Collector {
         ));
         let ca_path = config.data_dir.join("ca.pem");
         let ca_pem = wait_for(Duration::from_secs(30), || async {
+            if task.is_finished() {
+                return Some(None);
+            }
             let pem = std::fs::read_to_string(&ca_path).ok()?;
             let client = Client::anonymous(&url, pem.as_bytes()).ok()?;
-            client.ping().await.ok().map(|()| pem)
+            client.ping().await.ok().map(|()| Some(pem))
         })
         .await
         .expect("collector did not come up");
+        let Some(ca_pem) = ca_pem else {
+            panic!("collector stopped at start: {:?}", task.await);
+        };
         Collector {
             dir: Some(dir),
             url,
@@ -74,7 +123,7 @@ impl Collector {
 
     /// A second handle on the same database, for assertions.
     pub fn store(&self) -> Arc<dyn Store> {
-        Arc::new(SqliteStore::open(&self.data_dir().join("ward.db")).unwrap())
+        ward_collector::app::open_store(&self.config).unwrap()
     }
 
     pub fn token(&self, uses: u32) -> String {

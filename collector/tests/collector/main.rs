@@ -7,5 +7,6 @@ mod enrol;
 mod harness;
 mod ingest;
 mod jobs;
+mod postgres;
 mod refusals;
 mod stream;
