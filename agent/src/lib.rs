@@ -20,6 +20,8 @@ pub mod source;
 pub mod spool;
 pub mod status;
 pub mod text;
+#[cfg(windows)]
+pub mod winservice;
 
 use anyhow::Context;
 
@@ -59,6 +61,18 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
                 no_session,
                 session_only,
             };
+            #[cfg(windows)]
+            {
+                let (config, mut options) = (config.clone(), options.clone());
+                // Session 0 has no user desktop: the service ships; the hook runs per session.
+                options.no_session = !options.session_only;
+                let as_service = winservice::try_dispatch(move |token| {
+                    runtime()?.block_on(run::run_until(config, options, token))
+                });
+                if let Some(result) = as_service {
+                    return result;
+                }
+            }
             runtime()?.block_on(run::run(config, options))
         }
         Command::Enrol(args) => {

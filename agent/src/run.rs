@@ -45,6 +45,18 @@ pub struct RunOptions {
 pub async fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     on_signals(shutdown.clone()).context("cannot install signal handlers")?;
+    run_until(config, options, shutdown).await
+}
+
+/// Runs the service until `shutdown` is cancelled (by signals, or by the Windows service manager).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_until(
+    config: Config,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let identity = Identity::load(&config.state_dir).with_context(|| {
         format!(
             "not enrolled (state dir {}): run `ward-agent enrol` first",
