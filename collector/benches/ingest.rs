@@ -6,7 +6,8 @@
 //! - sustained API ingest with a 100 KB screenshot on every alert (alerts/s and MB/s of images);
 //! - latency of one ingest call (p50/p99) at half the sustained text rate.
 //!
-//! Run: `bench/collector/run` (or `cargo bench -p ward-collector --bench ingest`).
+//! Run: `bench/collector/run` (or `cargo bench -p ward-collector --bench ingest`);
+//! `bench/collector/run --postgres` does the same on a throw-away PostgreSQL (pg_virtualenv).
 //! `WARD_BENCH_SECS` sets each phase's length (default 8 s).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +17,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use ward_collector::config::Config;
-use ward_collector::store::{sqlite::SqliteStore, AlertRecord, NewToken, Store};
+use ward_collector::config::{Config, Database};
+use ward_collector::store::{AlertRecord, NewToken, Store};
 use ward_collector_client::{Client, Enrolment};
 use ward_protocol::{
     Alert, AlertBatch, AlertSource, Category, DeviceKind, Screenshot, PROTOCOL_VERSION,
@@ -80,10 +81,35 @@ fn record(i: u64) -> AlertRecord {
     }
 }
 
+/// SQLite, or PostgreSQL when run by `bench/collector/run --postgres` (PG* variables set).
+fn database() -> Database {
+    if std::env::var_os("WARD_BENCH_POSTGRES").is_none() {
+        return Database::Sqlite;
+    }
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    Database::Postgres(format!(
+        "host={} port={} user={} password={} dbname={}",
+        var("PGHOST"),
+        var("PGPORT"),
+        var("PGUSER"),
+        var("PGPASSWORD"),
+        var("PGDATABASE")
+    ))
+}
+
+fn open(dir: &std::path::Path) -> std::sync::Arc<dyn Store> {
+    let config = Config {
+        data_dir: dir.to_path_buf(),
+        database: database(),
+        ..Config::default()
+    };
+    ward_collector::app::open_store(&config).unwrap()
+}
+
 /// The store alone: 50-alert transactions as fast as one writer can commit them.
 fn store_ceiling(secs: Duration) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ward.db")).unwrap();
+    let store = open(dir.path());
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < secs {
@@ -104,6 +130,7 @@ async fn start() -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
+        database: database(),
         ..Config::default()
     };
     config.limits.device_requests_per_second = 1e6;
@@ -125,8 +152,7 @@ async fn start() -> Bench {
     };
     let token = "bench-token".to_string();
     let now = jiff::Timestamp::now().as_microsecond();
-    SqliteStore::open(&dir.path().join("ward.db"))
-        .unwrap()
+    open(dir.path())
         .add_token(&NewToken {
             sha256: ward_collector::api::token_hash(&token),
             uses: SENDERS as u32,
@@ -228,7 +254,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("ward-collector ingest, SQLite (WAL, synchronous=FULL), {BATCH}-alert batches, {SENDERS} senders, {} s per phase", secs.as_secs());
+    let backend = match database() {
+        Database::Sqlite => "SQLite (WAL, synchronous=FULL)",
+        Database::Postgres(_) => "PostgreSQL 15 (synchronous_commit=on)",
+    };
+    println!(
+        "ward-collector ingest, {backend}, {BATCH}-alert batches, {SENDERS} senders, {} s per phase",
+        secs.as_secs()
+    );
     let ceiling = store_ceiling(secs);
     println!(
         "{:<52} {:>10.0} alerts/s",
