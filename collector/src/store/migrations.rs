@@ -94,4 +94,6 @@ CREATE TABLE users (
     // 2: the review UI's tables (sessions, audit chain, triage notes, unblock requests, policy
     //    change control) and the indexes its queue needs.
     crate::ui::store::MIGRATION,
+    // 3: a covering index for the review UI's per-category counts.
+    crate::ui::store::MIGRATION_COUNTS,
 ];

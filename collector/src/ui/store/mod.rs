@@ -90,6 +90,9 @@ CREATE INDEX alerts_by_device_time ON alerts (device, time_us);
 CREATE INDEX leases_by_user ON leases (user_name, updated_us);
 "#;
 
+/// Migration 3: a covering index so per-category counts over a million alerts read no table rows.
+pub const MIGRATION_COUNTS: &str = "CREATE INDEX alerts_for_counts ON alerts (category, severity, status, source, user_name, time_us);";
+
 /// An account with its sign-in state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRecord {
