@@ -2,6 +2,7 @@
 
 mod browser;
 mod cli;
+mod install;
 mod resolver;
 mod totp;
 mod ui;
