@@ -52,8 +52,10 @@ pub(crate) struct Entry {
 /// Build once per load with [`Detector::build`]; share with `Arc`; scan with [`Detector::scan`]
 /// (whole text) or a [`crate::Window`] (typing).
 pub struct Detector {
-    pub(crate) dfa: DFA,
-    pub(crate) start: aho_corasick::automaton::StateID,
+    /// Automaton for patterns starting with an ASCII byte.
+    pub(crate) latin: Part,
+    /// Automaton for patterns starting with a non-ASCII byte.
+    pub(crate) other: Part,
     /// Per pattern: its normalised text and the range of `targets` (entry indices) it stands for.
     /// One pattern may stand for several entries (the same phrase in two categories or languages).
     pub(crate) patterns: Vec<(String, u32, u32)>,
@@ -126,6 +128,11 @@ impl Detector {
         &self.version
     }
 
+    /// Heap bytes held by the phrase automaton (the bulk of a detector's memory).
+    pub fn automaton_bytes(&self) -> usize {
+        self.latin.dfa.memory_usage() + self.other.dfa.memory_usage()
+    }
+
     /// Number of wordlist entries loaded (after suppressions).
     pub fn entry_count(&self) -> usize {
         self.entries.len()
@@ -136,10 +143,33 @@ impl Detector {
     pub fn scan(&self, text: &str, scratch: &mut Scratch, on_match: impl FnMut(Match<'_>)) {
         scratch.scan(self, text, on_match);
     }
+}
 
-    /// The automaton's start state, for a fresh window.
-    pub(crate) fn start_state(&self) -> aho_corasick::automaton::StateID {
-        self.start
+/// One automaton over a subset of the patterns.
+pub(crate) struct Part {
+    pub(crate) dfa: DFA,
+    pub(crate) start: aho_corasick::automaton::StateID,
+    /// The automaton's pattern id → index into [`Detector::patterns`].
+    pub(crate) pattern: Vec<u32>,
+}
+
+impl Part {
+    fn build(texts: &[Vec<u8>], subset: Vec<usize>) -> Result<Part, LoadError> {
+        let dfa = DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Anchored)
+            .byte_classes(true)
+            .prefilter(false)
+            .build(subset.iter().map(|&i| &texts[i]))
+            .map_err(|e| LoadError::Automaton(e.to_string()))?;
+        let start = dfa
+            .start_state(Anchored::Yes)
+            .map_err(|e| LoadError::Automaton(e.to_string()))?;
+        Ok(Part {
+            dfa,
+            start,
+            pattern: subset.into_iter().map(|i| i as u32).collect(),
+        })
     }
 }
 
@@ -273,16 +303,13 @@ fn compile(
         entries.push(entry);
     }
 
-    let dfa = DFA::builder()
-        .match_kind(MatchKind::Standard)
-        .start_kind(StartKind::Unanchored)
-        .byte_classes(true)
-        .prefilter(false)
-        .build(&table.texts)
-        .map_err(|e| LoadError::Automaton(e.to_string()))?;
-    let start = dfa
-        .start_state(Anchored::No)
-        .map_err(|e| LoadError::Automaton(e.to_string()))?;
+    // Patterns starting with an ASCII byte (Latin-script languages, once accents are stripped) and
+    // the rest (Arabic, Urdu, Gurmukhi) get an automaton each: the Latin one keeps a small
+    // alphabet, so its table is half the size, and a word's first byte says which one to walk.
+    let (ascii, other): (Vec<usize>, Vec<usize>) =
+        (0..table.texts.len()).partition(|&i| table.texts[i][0].is_ascii());
+    let latin = Part::build(&table.texts, ascii)?;
+    let other = Part::build(&table.texts, other)?;
 
     let mut targets = Vec::new();
     let mut patterns = Vec::with_capacity(table.texts.len());
@@ -296,8 +323,8 @@ fn compile(
         ));
     }
     Ok(Detector {
-        dfa,
-        start,
+        latin,
+        other,
         patterns,
         targets,
         entries,

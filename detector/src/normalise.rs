@@ -166,6 +166,10 @@ pub(crate) struct Normaliser {
     pos: u32,
     /// The word being collected, not yet emitted (leetspeak needs to see the whole word).
     word: Vec<Unit>,
+    /// Letters in `word`, and whether it has digits or symbols (most words have none: they take the
+    /// fast path, straight out).
+    word_letters: u32,
+    word_special: bool,
     /// Separator characters seen since the last word ended, and whether one was a line break.
     gap: u32,
     gap_hard: bool,
@@ -187,6 +191,8 @@ impl Normaliser {
         Normaliser {
             pos,
             word: Vec::with_capacity(MAX_WORD),
+            word_letters: 0,
+            word_special: false,
             gap: 0,
             gap_hard: false,
             singles: Vec::with_capacity(8),
@@ -197,7 +203,7 @@ impl Normaliser {
     /// Back to an empty text whose first character will have offset `pos`, keeping allocations.
     pub(crate) fn reset(&mut self, pos: u32) {
         self.pos = pos;
-        self.word.clear();
+        self.clear_word();
         self.gap = 0;
         self.gap_hard = false;
         self.singles.clear();
@@ -264,8 +270,14 @@ impl Normaliser {
                 if self.word.len() == MAX_WORD {
                     // Too long to be a phrase word: emit what we have, keep going without a break.
                     self.flush_singles(sink);
+                    self.map_leet();
                     self.emit_word(0, MAX_WORD, sink);
-                    self.word.clear();
+                    self.clear_word();
+                }
+                if class == Class::Letter {
+                    self.word_letters += 1;
+                } else {
+                    self.word_special = true;
                 }
                 self.word.push(Unit { ch, class, origin });
             }
@@ -274,7 +286,17 @@ impl Normaliser {
 
     /// A word ended at a separator: apply leetspeak, then emit it or hold it as a single letter.
     fn end_word(&mut self, end: u32, sink: &mut impl Sink) {
-        self.map_leet();
+        if !self.word_special && self.word.len() > 1 {
+            // The common case: a plain word of letters.
+            self.flush_singles(sink);
+            self.emit_word(0, self.word.len(), sink);
+            self.space(end, sink);
+            self.clear_word();
+            return;
+        }
+        if self.word_special {
+            self.map_leet();
+        }
         let gap_ok = self.gap <= 2 && !self.gap_hard;
         let letters = self
             .word
@@ -290,7 +312,13 @@ impl Normaliser {
             self.flush_singles(sink);
             self.emit_pieces(end, sink);
         }
+        self.clear_word();
+    }
+
+    fn clear_word(&mut self) {
         self.word.clear();
+        self.word_letters = 0;
+        self.word_special = false;
         self.gap = 0;
         self.gap_hard = false;
     }
@@ -298,7 +326,7 @@ impl Normaliser {
     /// Leetspeak: rewrites digits and symbols in a word that has letters; symbols that stand for no
     /// letter become separators (marked by class `Separator`).
     fn map_leet(&mut self) {
-        let has_letter = self.word.iter().any(|u| u.class == Class::Letter);
+        let has_letter = self.word_letters > 0;
         let n = self.word.len();
         for i in 0..n {
             let u = self.word[i];
@@ -345,10 +373,14 @@ impl Normaliser {
     }
 
     /// Emits held single letters: joined when there are enough of them, else as separate words.
+    #[inline]
     fn flush_singles(&mut self, sink: &mut impl Sink) {
-        if self.singles.is_empty() {
-            return;
+        if !self.singles.is_empty() {
+            self.flush_singles_slow(sink);
         }
+    }
+
+    fn flush_singles_slow(&mut self, sink: &mut impl Sink) {
         let join = self.singles.len() >= MIN_SPACED_RUN;
         for i in 0..self.singles.len() {
             let u = self.singles[i];

@@ -15,7 +15,7 @@
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::Anchored;
 
-use crate::compile::{strict_fold, Detector, NEAR_WINDOW};
+use crate::compile::{strict_fold, Detector, Part, NEAR_WINDOW};
 use crate::normalise::{Normaliser, Sink};
 use crate::{Match, CONTEXT_CHARS};
 
@@ -46,10 +46,27 @@ struct Candidate {
     deadline: u64,
 }
 
+/// Walks in flight at once: one per word start whose words so far begin some phrase.
+const MAX_WALKS: usize = 8;
+
+/// One anchored walk through a phrase automaton, begun at a word start.
+#[derive(Debug, Clone, Copy)]
+struct Walk {
+    sid: StateID,
+    start_norm: u64,
+    other: bool,
+}
+
 /// The matcher's part of a window's state.
 #[derive(Debug, Clone)]
 struct Matcher {
-    sid: StateID,
+    /// Phrases are matched by walking the automaton from each word start (phrases only ever start
+    /// at one), so a word that begins no phrase costs one step and the rest of it none, and the
+    /// states in use stay few and cached.
+    walks: [Walk; MAX_WALKS],
+    nwalks: usize,
+    /// The next byte starts a word.
+    at_word_start: bool,
     generation: u64,
     /// Normalised bytes emitted since the window started.
     emitted: u64,
@@ -69,7 +86,13 @@ struct Matcher {
 impl Matcher {
     fn new() -> Matcher {
         Matcher {
-            sid: StateID::ZERO,
+            walks: [Walk {
+                sid: StateID::ZERO,
+                start_norm: 0,
+                other: false,
+            }; MAX_WALKS],
+            nwalks: 0,
+            at_word_start: true,
             generation: 0,
             emitted: 0,
             first: 0,
@@ -84,7 +107,8 @@ impl Matcher {
 
     /// Back to the start of a text, keeping the allocations.
     fn restart(&mut self, detector: &Detector, first_is_boundary: bool) {
-        self.sid = detector.start_state();
+        self.nwalks = 0;
+        self.at_word_start = first_is_boundary;
         self.generation = detector.generation;
         self.emitted = 0;
         self.first = 0;
@@ -98,10 +122,11 @@ impl Matcher {
     fn bind(&mut self, detector: &Detector) {
         if self.generation != detector.generation {
             self.generation = detector.generation;
-            self.sid = detector.start_state();
+            self.nwalks = 0;
             self.pending.clear();
             self.first = self.emitted;
             self.first_is_boundary = self.emitted == 0 || self.byte_at(self.emitted - 1) == b' ';
+            self.at_word_start = self.first_is_boundary;
         }
     }
 
@@ -175,11 +200,31 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
         if !self.m.pending.is_empty() {
             self.advance(byte, idx, origin);
         }
-        let dfa = &self.det.dfa;
-        let sid = dfa.next_state(Anchored::No, self.m.sid, byte);
-        self.m.sid = sid;
-        if dfa.is_special(sid) && dfa.is_match(sid) {
-            self.on_patterns(sid, idx + 1);
+        if self.m.at_word_start && byte != b' ' {
+            self.start_walk(byte, idx);
+        }
+        self.m.at_word_start = byte == b' ';
+        let mut i = 0;
+        while i < self.m.nwalks {
+            let walk = self.m.walks[i];
+            let part = if walk.other {
+                &self.det.other
+            } else {
+                &self.det.latin
+            };
+            let sid = part.dfa.next_state(Anchored::Yes, walk.sid, byte);
+            if part.dfa.is_special(sid) {
+                if part.dfa.is_dead(sid) {
+                    self.m.nwalks -= 1;
+                    self.m.walks[i] = self.m.walks[self.m.nwalks];
+                    continue;
+                }
+                if part.dfa.is_match(sid) {
+                    self.on_patterns(part, sid, walk.start_norm, idx + 1);
+                }
+            }
+            self.m.walks[i].sid = sid;
+            i += 1;
         }
     }
 }
@@ -211,17 +256,42 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
         }
     }
 
-    /// The automaton reached a match state: record the candidates that start at a word.
+    /// A word starts: walk the automaton for its script from the start.
+    #[inline]
+    fn start_walk(&mut self, byte: u8, idx: u64) {
+        let other = byte >= 0x80;
+        let start = if other {
+            self.det.other.start
+        } else {
+            self.det.latin.start
+        };
+        if self.m.nwalks == MAX_WALKS {
+            // Pathological text (eight open phrase prefixes at once): the oldest walk gives way.
+            self.m.walks.copy_within(1.., 0);
+            self.m.nwalks -= 1;
+        }
+        self.m.walks[self.m.nwalks] = Walk {
+            sid: start,
+            start_norm: idx,
+            other,
+        };
+        self.m.nwalks += 1;
+    }
+
+    /// A walk reached a match state: record the candidates (phrases that start where it began).
     #[cold]
-    fn on_patterns(&mut self, sid: StateID, end_norm: u64) {
-        let dfa = &self.det.dfa;
+    fn on_patterns(&mut self, part: &Part, sid: StateID, walk_start: u64, end_norm: u64) {
+        let dfa = &part.dfa;
         for k in 0..dfa.match_len(sid) {
             let pid = dfa.match_pattern(sid, k);
             let start_norm = end_norm - dfa.pattern_len(pid) as u64;
-            if !self.m.boundary_before(start_norm) {
+            // A state also lists phrases that are suffixes of its path; those begin mid-way and are
+            // found by the walk that began at their own word start, if any.
+            if start_norm != walk_start {
                 continue;
             }
-            let (_, from, to) = self.det.patterns[pid.as_usize()];
+            let pattern = part.pattern[pid.as_usize()];
+            let (_, from, to) = self.det.patterns[pattern as usize];
             for t in from..to {
                 // Longest first among matches ending here, so it is the one reported.
                 let at = self
@@ -232,7 +302,7 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
                     .unwrap_or(self.m.pending.len());
                 let candidate = Candidate {
                     entry: self.det.targets[t as usize],
-                    pattern: pid.as_u32(),
+                    pattern,
                     start_norm,
                     end_norm,
                     start: self.m.ring_origin[(start_norm & MASK) as usize],

@@ -29,6 +29,11 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 #[test]
 fn shipped_wordlists_load_cleanly_and_cover_the_vocabulary() {
     let d = shipped();
+    println!(
+        "{} entries, automaton {} KiB",
+        d.entry_count(),
+        d.automaton_bytes() / 1024
+    );
     assert!(d.entry_count() > 500, "{} entries", d.entry_count());
     let positives = std::fs::read_to_string(eval_dir().join("positives.tsv")).unwrap();
     let labelled: std::collections::BTreeSet<&str> = lines(&positives)
