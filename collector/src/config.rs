@@ -259,7 +259,7 @@ fn build(path: &Path, raw: RawConfig, _base: &Path) -> Result<Config, ConfigErro
 
     let listen = listen.unwrap_or_else(|| ([127, 0, 0, 1], 8443).into());
     let ui = ui
-        .build(&hostnames, listen)
+        .build(&hostnames, listen, path)
         .map_err(|(key, message)| bad(format!("{key}: {message}")))?;
     Ok(Config {
         listen,

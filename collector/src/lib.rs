@@ -99,7 +99,7 @@ pub async fn run(
     if let Some(password) = started.initial_admin_password {
         announce_initial_password(&password, &config);
     }
-    let tls = tls::Tls::new(app.ca(), &names)?;
+    let tls = ui::block_tls::attach(tls::Tls::new(app.ca(), &names)?, &config)?;
     let jobs = tokio::spawn(jobs::run(app.clone(), shutdown.clone()));
     let ui = ui::start(&app, &config, shutdown.clone()).await?;
     tracing::info!(

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod alert;
 pub mod auth;
 pub mod block;
+pub mod block_tls;
 pub mod chart;
 pub mod csv;
 pub mod html;

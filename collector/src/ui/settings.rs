@@ -86,6 +86,10 @@ pub struct RawUi {
     pub digest_to: Vec<String>,
     /// `http://` URL posted for each severity-5 alert.
     pub webhook: Option<String>,
+    /// The school's CA certificate (PEM), to mint block-page certificates for blocked names.
+    pub block_page_ca_cert: Option<std::path::PathBuf>,
+    /// That CA's private key (PEM).
+    pub block_page_ca_key: Option<std::path::PathBuf>,
 }
 
 /// The validated `[ui]` section: the settings, and where to serve the plain-HTTP block page.
@@ -95,6 +99,8 @@ pub struct UiConfig {
     pub settings: UiSettings,
     /// Plain-HTTP block page address, if any.
     pub block_page_listen: Option<std::net::SocketAddr>,
+    /// The school CA (certificate, key) that signs block-page certificates, if any.
+    pub block_page_ca: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Default for UiConfig {
@@ -102,6 +108,7 @@ impl Default for UiConfig {
         UiConfig {
             settings: UiSettings::default(),
             block_page_listen: Some(([127, 0, 0, 1], 8080).into()),
+            block_page_ca: None,
         }
     }
 }
@@ -115,6 +122,7 @@ impl RawUi {
         self,
         hostnames: &[String],
         listen: std::net::SocketAddr,
+        config_path: &std::path::Path,
     ) -> Result<UiConfig, (String, String)> {
         let RawUi {
             block_page_listen,
@@ -126,7 +134,20 @@ impl RawUi {
             urgent_to,
             digest_to,
             webhook,
+            block_page_ca_cert,
+            block_page_ca_key,
         } = self;
+        let relative = |p: &std::path::Path| ward_service::config::relative_to(config_path, p);
+        let block_page_ca = match (block_page_ca_cert, block_page_ca_key) {
+            (Some(cert), Some(key)) => Some((relative(&cert), relative(&key))),
+            (None, None) => None,
+            _ => {
+                return Err((
+                    "ui.block_page_ca_cert".into(),
+                    "block_page_ca_cert and block_page_ca_key go together".into(),
+                ))
+            }
+        };
         let defaults = UiConfig::default();
         let block_page_listen = match block_page_listen.as_deref() {
             None => defaults.block_page_listen,
@@ -179,6 +200,7 @@ impl RawUi {
                 },
             },
             block_page_listen,
+            block_page_ca,
         })
     }
 }
