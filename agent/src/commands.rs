@@ -144,6 +144,7 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<()> {
         "last_heartbeat": saved.last_heartbeat.map(|t| t.to_string()),
         "last_delivery": saved.last_delivery.map(|t| t.to_string()),
         "wordlist_version": wordlist_version,
+        "notice_shown": saved.notice_shown.as_ref().map(|(t, u)| format!("{t} to {u}")),
         "state_dir": config.state_dir.display().to_string(),
     });
     if as_json {
@@ -166,6 +167,7 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<()> {
         "last_heartbeat",
         "last_delivery",
         "wordlist_version",
+        "notice_shown",
         "state_dir",
     ] {
         println!("{key:<20} {}", show(&report[key]));

@@ -115,6 +115,25 @@ pub fn show_x11(
     Ok(())
 }
 
+/// Shows the notice in a message box on the user's desktop until acknowledged.
+#[cfg(windows)]
+pub fn show_windows(text: &str) {
+    use windows::core::{w, PCWSTR};
+    use windows::Win32::UI::WindowsAndMessaging::{
+        MessageBoxW, MB_ICONINFORMATION, MB_OK, MB_SETFOREGROUND, MB_TOPMOST,
+    };
+    let wide: Vec<u16> = text.encode_utf16().chain([0]).collect();
+    // SAFETY: the text outlives the call; no owner window.
+    unsafe {
+        MessageBoxW(
+            None,
+            PCWSTR(wide.as_ptr()),
+            w!("Monitoring notice"),
+            MB_OK | MB_ICONINFORMATION | MB_SETFOREGROUND | MB_TOPMOST,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::wrap;

@@ -149,6 +149,7 @@ pub async fn run_until(
                     Arc::clone(&live),
                     shutdown.clone(),
                 )));
+                show_notice(&config, user.clone());
                 let factory = AlertFactory::new(
                     identity.device_id.clone(),
                     user,
@@ -170,7 +171,6 @@ pub async fn run_until(
                     config: config_rx,
                 };
                 tasks.push(tokio::spawn(pipeline.run(shutdown.clone())));
-                show_notice(&config);
             }
             Err(e) => tracing::warn!(error = %e, "keyboard and window monitoring is off"),
         }
@@ -287,7 +287,7 @@ fn open_session(_config: &Config) -> anyhow::Result<Session> {
 }
 
 /// Shows the monitoring notice on a thread of its own, and records that it was shown.
-fn show_notice(config: &Config) {
+fn show_notice(config: &Config, user: Option<String>) {
     let text = config.notice.clone();
     let duration = config.notice_time;
     let state_dir = config.state_dir.clone();
@@ -302,9 +302,17 @@ fn show_notice(config: &Config) {
             if let Err(e) = crate::notice::show_x11(None, &text, duration) {
                 tracing::error!(error = %e, "cannot show the monitoring notice");
             }
-            #[cfg(not(all(unix, not(target_os = "macos"))))]
+            #[cfg(windows)]
+            {
+                // A message box stays until acknowledged.
+                let _ = duration;
+                crate::notice::show_windows(&text);
+            }
+            #[cfg(not(any(windows, all(unix, not(target_os = "macos")))))]
             let _ = (&text, duration);
-            StatusFile::open(&state_dir).update(|_| {});
+            let user = user.unwrap_or_else(|| "unknown".into());
+            StatusFile::open(&state_dir)
+                .update(|s| s.notice_shown = Some((jiff::Timestamp::now(), user)));
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot show the monitoring notice");

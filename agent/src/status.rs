@@ -20,6 +20,9 @@ pub struct Status {
     pub collector_reachable: Option<bool>,
     /// The wordlist version loaded.
     pub wordlist_version: Option<String>,
+    /// When the monitoring notice was last shown, and to whom.
+    #[serde(default)]
+    pub notice_shown: Option<(Timestamp, String)>,
 }
 
 /// The status file, shared by the tasks that update it.
