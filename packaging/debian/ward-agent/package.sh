@@ -8,7 +8,7 @@ school's ward-collector. Raw keystrokes never leave the workstation's memory.
 Users are told they are monitored: a notice set by the school shows at logon."
 BIN=ward-agent
 # The agent's units are written alongside its code (packaging/systemd/ward-agent*.service).
-CONFIGS="config/agent.toml:/etc/ward/agent.toml:collector=\"https://ward.school.example:8443\""
+CONFIGS="config/agent.toml:/etc/ward/agent.toml:collector=\"https://ward.school.example:8443\"|wordlists=\"/usr/share/ward/wordlists\"|state_dir=\"/var/lib/ward/agent\""
 FILES="wordlists:/usr/share/ward/wordlists"
 UNITS=""
 START_UNITS=""
