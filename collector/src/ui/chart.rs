@@ -121,12 +121,13 @@ fn scale(value: u64, max: u64, span: u32) -> u32 {
     (value * span as u64).checked_div(max).unwrap_or(0) as u32
 }
 
-/// A round axis maximum at or above `value` (1, 2, 5 × 10ⁿ), at least 4 so ticks are whole numbers.
+/// A round axis maximum at or above `value` that four gridlines divide into whole round numbers
+/// (4, 8, 20, 40, 80, 200, ...).
 fn nice_max(value: u64) -> u64 {
     let mut step = 1u64;
     loop {
-        for m in [1, 2, 5] {
-            if m * step >= value.max(4) {
+        for m in [4, 8, 20] {
+            if m * step >= value {
                 return m * step;
             }
         }
@@ -163,14 +164,15 @@ mod tests {
             3 + 2,
             "three segments and two legend keys"
         );
-        assert!(s.contains(">10</text>"), "axis tops at 10: {s}");
+        assert!(s.contains(">20</text>") && s.contains(">15</text>"), "axis tops at 20: {s}");
     }
 
     #[test]
     fn nice_maxima() {
-        assert_eq!(nice_max(0), 5);
-        assert_eq!(nice_max(7), 10);
+        assert_eq!(nice_max(0), 4);
+        assert_eq!(nice_max(7), 8);
         assert_eq!(nice_max(11), 20);
-        assert_eq!(nice_max(4999), 5000);
+        assert_eq!(nice_max(21), 40);
+        assert_eq!(nice_max(4999), 8000);
     }
 }
