@@ -164,7 +164,10 @@ mod tests {
             3 + 2,
             "three segments and two legend keys"
         );
-        assert!(s.contains(">20</text>") && s.contains(">15</text>"), "axis tops at 20: {s}");
+        assert!(
+            s.contains(">20</text>") && s.contains(">15</text>"),
+            "axis tops at 20: {s}"
+        );
     }
 
     #[test]
