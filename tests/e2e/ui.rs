@@ -338,6 +338,7 @@ fn the_review_ui_works_and_refuses_in_a_real_browser() {
     let dsl_pw = c.add_user("dsl.jones", "dsl", "");
     let gov_pw = c.add_user("gov.smith", "governor", "");
     let rev_pw = c.add_user("rev.brown", "reviewer", "9c");
+    let locked_pw = c.add_user("lock.test", "reviewer", "7a");
     let base = c.https.replace("127.0.0.1", "localhost");
     let b = Browser::start();
 
@@ -518,4 +519,17 @@ fn the_review_ui_works_and_refuses_in_a_real_browser() {
     );
     b.goto(&format!("{base}/policy"));
     b.screenshot("ui-policy");
+    sign_out(&b);
+
+    // Five wrong passwords lock the account: then even the right one is refused.
+    for _ in 0..5 {
+        b.type_into("#name", "lock.test");
+        b.type_into("#password", "guess");
+        b.submit("button[type=submit]");
+    }
+    b.type_into("#name", "lock.test");
+    b.type_into("#password", &locked_pw);
+    b.submit("button[type=submit]");
+    assert!(b.body_text().contains("locked"), "{}", b.body_text());
+    assert!(b.url().contains("/login"), "{}", b.url());
 }
