@@ -285,6 +285,7 @@ impl Normaliser {
     }
 
     /// A word ended at a separator: apply leetspeak, then emit it or hold it as a single letter.
+    #[inline]
     fn end_word(&mut self, end: u32, sink: &mut impl Sink) {
         if !self.word_special && self.word.len() > 1 {
             // The common case: a plain word of letters.
@@ -396,6 +397,7 @@ impl Normaliser {
         self.singles.clear();
     }
 
+    #[inline]
     fn emit_word(&mut self, from: usize, to: usize, sink: &mut impl Sink) {
         for i in from..to {
             let u = self.word[i];

@@ -560,8 +560,15 @@ impl Scratch {
         let w = &mut self.window;
         w.norm.reset(0);
         w.m.restart(det, true);
-        let text_end = text.chars().count() as u32;
-        w.feed(text, det, &mut on_match, Some(text_end));
-        w.end_of_text(det, &mut on_match);
+        // The context window must end inside the text; its length is counted only if something
+        // matched, as most texts match nothing.
+        let mut length = None;
+        let mut report = |mut m: Match<'d>| {
+            let n = *length.get_or_insert_with(|| text.chars().count());
+            m.context.end = m.context.end.min(n);
+            on_match(m);
+        };
+        w.feed(text, det, &mut report, Some(u32::MAX));
+        w.end_of_text(det, &mut report);
     }
 }
