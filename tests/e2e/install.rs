@@ -52,9 +52,17 @@ fn debian_packages_install_serve_upgrade_and_purge() {
     );
     resolver_filters(&mut resolver, dns_port);
 
+    let mut agent = workstation_enrols_and_delivers_a_test_alert(collector_port);
+
     a_broken_config_fails_the_upgrade_and_leaves_the_service_running(&v2, &mut resolver, dns_port);
     edited_conffiles_survive_an_upgrade(&v2, collector_port);
 
+    assert!(
+        agent.is_running(),
+        "the agent kept running: {}",
+        agent.log()
+    );
+    drop(agent);
     drop(resolver);
     drop(collector);
     purge_keeps_only_what_the_policy_keeps();
@@ -240,13 +248,22 @@ fn installed_layout_is_right() {
 
 /// Points the installed collector at a free loopback port, as a technician edits the conffile.
 fn set_collector_listen(port: u16) {
-    let path = "/etc/ward/collector.toml";
+    set_setting(
+        "/etc/ward/collector.toml",
+        "listen",
+        &format!("\"127.0.0.1:{port}\""),
+    );
+}
+
+/// Replaces a top-level `key = value` line of an installed configuration file.
+fn set_setting(path: &str, key: &str, value: &str) {
     let text = std::fs::read_to_string(path).unwrap();
+    let prefix = format!("{key} =");
     let edited: Vec<String> = text
         .lines()
         .map(|line| {
-            if line.starts_with("listen =") {
-                format!("listen = \"127.0.0.1:{port}\"")
+            if line.starts_with(&prefix) {
+                format!("{key} = {value}")
             } else {
                 line.to_string()
             }
@@ -255,7 +272,7 @@ fn set_collector_listen(port: u16) {
     assert_ne!(
         edited.join("\n"),
         text.trim_end(),
-        "collector.toml has a listen line"
+        "{path} has a {key} line"
     );
     std::fs::write(path, edited.join("\n") + "\n").unwrap();
 }
@@ -302,6 +319,99 @@ fn resolver_filters(resolver: &mut Daemon, port: u16) {
         "{doh} (doh list): {}",
         blocked.text
     );
+}
+
+/// The workstation path as README.Debian gives it: a token from the installed collector, `ward-agent
+/// enrol` with the collector's CA, the agent started from its unit, and `send-test-alert` arriving
+/// in the collector's store.
+fn workstation_enrols_and_delivers_a_test_alert(collector_port: u16) -> Daemon {
+    let collector_files = [
+        "--config",
+        "/etc/ward/collector.toml",
+        "--data-dir",
+        "/var/lib/ward/collector",
+    ];
+    let agent_files = [
+        "--config",
+        "/etc/ward/agent.toml",
+        "--state-dir",
+        "/var/lib/ward/agent",
+    ];
+    // The technician points the agent at the school's collector, then enrols.
+    set_setting(
+        "/etc/ward/agent.toml",
+        "collector",
+        &format!("\"https://127.0.0.1:{collector_port}\""),
+    );
+    let token = run(as_user("ward-collector", "ward-collector")
+        .args(["token", "create"])
+        .args(collector_files))
+    .expect_success("ward-collector token create")
+    .stdout;
+    let token = String::from_utf8(token).unwrap().trim().to_string();
+    run(Command::new("ward-agent")
+        .args([
+            "enrol",
+            "--collector",
+            &format!("https://127.0.0.1:{collector_port}"),
+        ])
+        .args(["--token", &token, "--ca", "/var/lib/ward/collector/ca.pem"])
+        .args(agent_files))
+    .expect_success("ward-agent enrol");
+    let status = run(Command::new("ward-agent")
+        .args(["status", "--json"])
+        .args(agent_files))
+    .expect_success("ward-agent status");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["enrolled"], true, "{status}");
+    assert!(
+        status["wordlist_version"].is_string(),
+        "installed wordlists load: {status}"
+    );
+
+    let mut agent = start_from_unit("ward-agent", &[]);
+    eventually(&mut agent, "the agent service has started", || {
+        agent_started(&agent_files)
+    });
+    run(Command::new("ward-agent")
+        .arg("send-test-alert")
+        .args(agent_files))
+    .expect_success("ward-agent send-test-alert");
+    eventually(&mut agent, "the test alert reaches the collector", || {
+        let alerts = run(as_user("ward-collector", "ward-collector")
+            .args(["alerts", "--json"])
+            .args(collector_files))
+        .text();
+        // The collector's store was empty: a test alert can only have come from this agent.
+        alerts.lines().any(|line| {
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|a| a["category"] == "test")
+        })
+    });
+    agent
+}
+
+/// The agent service is up once `status` reports a heartbeat sent to the collector.
+fn agent_started(files: &[&str]) -> bool {
+    let status = run(Command::new("ward-agent")
+        .args(["status", "--json"])
+        .args(files));
+    serde_json::from_slice::<serde_json::Value>(&status.stdout)
+        .is_ok_and(|s| !s["last_heartbeat"].is_null())
+}
+
+/// `program` run as the system `user`, as its unit runs it.
+fn as_user(user: &str, program: &str) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        user,
+        "--regid",
+        user,
+        "--init-groups",
+        "--",
+        program,
+    ]);
+    cmd
 }
 
 fn a_broken_config_fails_the_upgrade_and_leaves_the_service_running(
