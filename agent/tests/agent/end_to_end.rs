@@ -307,3 +307,41 @@ fn wordlists_reload_live_and_a_broken_file_keeps_the_last_good_set() {
         (collector.alerts().iter().filter(|a| keyboard(a)).count() == 2).then_some(())
     });
 }
+
+#[test]
+fn the_session_helper_and_the_service_split_the_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&tmp.path().join("collector"));
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    agent.enrol(&collector);
+    let mut desktop = Desktop::start();
+    let window = desktop.open_terminal("Chat");
+    // The service ships; the helper watches the display and only spools.
+    agent.run(None);
+    let _helper = agent.session_helper(&desktop.display);
+    let helper_log = agent.dir.join("helper.log");
+    wait_until("the helper's notice closes", || {
+        std::fs::read_to_string(&helper_log)
+            .unwrap_or_default()
+            .contains("monitoring notice shown")
+            && desktop
+                .xdotool(&["search", "--name", "^Monitoring notice$"])
+                .trim()
+                .is_empty()
+    });
+    desktop.xdotool(&["windowactivate", "--sync", &window.to_string()]);
+    desktop.type_text("they said kill yourself ");
+    desktop.keys(&["Return"]);
+    let alert = collector.wait_alert("the helper's alert, shipped by the service", keyboard);
+    assert_eq!(alert["window_title"], "Chat");
+    assert!(!std::fs::read_to_string(&helper_log)
+        .unwrap()
+        .contains("alerts delivered"));
+    assert!(agent.log().contains("alerts delivered"));
+    let device = &collector.devices()[0];
+    assert!(device["last_heartbeat"].is_string(), "{device}");
+    assert!(
+        matches!(device["sessions_without_helper"].as_u64(), None | Some(0)),
+        "{device}"
+    );
+}

@@ -131,6 +131,25 @@ impl Collector {
             .collect()
     }
 
+    /// Every enrolled device, as `ward-collector devices --json` lists them.
+    pub fn devices(&self) -> Vec<Value> {
+        let out = Command::new(program("ward-collector"))
+            .args(["devices", "--json", "--data-dir"])
+            .arg(&self.data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// Waits until an alert matching `pick` is stored, and returns it.
     pub fn wait_alert(&self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
         wait_for(what, 60, || self.alerts().into_iter().find(|a| pick(a)))
@@ -252,6 +271,20 @@ impl Agent {
         std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
     }
 
+    /// Starts the per-display session helper (`run --session-only`) beside the service; killed on drop.
+    pub fn session_helper(&self, display: &str) -> KillOnDrop {
+        let log = std::fs::File::create(self.dir.join("helper.log")).unwrap();
+        let child = Command::new(program("ward-agent"))
+            .args(["run", "--session-only", "--log-format", "json", "--config"])
+            .arg(&self.config)
+            .env("DISPLAY", display)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ward-agent starts");
+        KillOnDrop(child)
+    }
+
     /// `kill -9`.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -276,6 +309,16 @@ impl Agent {
                     .count()
             })
             .unwrap_or(0)
+    }
+}
+
+/// A child process killed when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
