@@ -164,21 +164,7 @@ fn default_state_dir() -> PathBuf {
 }
 
 fn default_wordlists() -> PathBuf {
-    if cfg!(windows) {
-        PathBuf::from(r"C:\Program Files\Ward\wordlists")
-    } else {
-        PathBuf::from("/usr/share/ward/wordlists")
-    }
-}
-
-/// The school's own wordlist folder, when it exists.
-fn default_local_wordlists() -> Option<PathBuf> {
-    let dir = if cfg!(windows) {
-        PathBuf::from(r"C:\ProgramData\Ward\wordlists.local")
-    } else {
-        PathBuf::from("/etc/ward/wordlists.local")
-    };
-    dir.is_dir().then_some(dir)
+    PathBuf::from(crate::scan::wordlists::INSTALLED_DIR)
 }
 
 impl Default for Config {
@@ -187,7 +173,7 @@ impl Default for Config {
             path: None,
             collector: "https://127.0.0.1:8443".into(),
             wordlists: default_wordlists(),
-            local_wordlists: default_local_wordlists(),
+            local_wordlists: crate::scan::wordlists::default_local_dir(),
             state_dir: default_state_dir(),
             user: None,
             group: "pupil".into(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use ward_detector::{Detector, Origin, WordlistFile};
+use ward_detector::Detector;
 
 use crate::config::Config;
 
@@ -21,8 +21,7 @@ use crate::config::Config;
 /// # Errors
 /// A folder cannot be read, or a file is broken (every bad line named).
 pub fn load_wordlists(shipped: &Path, local: Option<&Path>) -> anyhow::Result<Detector> {
-    let texts = read_texts(shipped, local)?;
-    Detector::build(&files(&texts)).map_err(|e| anyhow::anyhow!("{}: {e}", shipped.display()))
+    Ok(crate::scan::wordlists::load(shipped, local)?)
 }
 
 /// As [`load_wordlists`], skipping broken lines (each logged) instead of refusing the set: for a
@@ -34,70 +33,11 @@ pub fn load_wordlists_skipping_errors(
     shipped: &Path,
     local: Option<&Path>,
 ) -> anyhow::Result<Detector> {
-    let texts = read_texts(shipped, local)?;
-    let (detector, problems) = Detector::build_skipping_errors(&files(&texts));
+    let (detector, problems) = crate::scan::wordlists::load_skipping_errors(shipped, local)?;
     for problem in problems {
         tracing::error!(error = %problem, "wordlist line skipped");
     }
-    detector.map_err(|e| anyhow::anyhow!("{}: {e}", shipped.display()))
-}
-
-/// `(name, text, origin)` of every `*.txt` file: names are paths relative to their folder, with
-/// `local/` in front for the school's folder, so an entry id says where to edit it.
-fn read_texts(
-    shipped: &Path,
-    local: Option<&Path>,
-) -> anyhow::Result<Vec<(String, String, Origin)>> {
-    let mut out = Vec::new();
-    collect(shipped, shipped, "", Origin::Shipped, &mut out)?;
-    if let Some(local) = local.filter(|d| d.is_dir()) {
-        collect(local, local, "local/", Origin::Local, &mut out)?;
-    }
-    if out.is_empty() {
-        anyhow::bail!("{}: no wordlist files (*.txt)", shipped.display());
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-fn files(texts: &[(String, String, Origin)]) -> Vec<WordlistFile<'_>> {
-    texts
-        .iter()
-        .map(|(name, text, origin)| WordlistFile {
-            name,
-            text,
-            origin: *origin,
-        })
-        .collect()
-}
-
-fn collect(
-    root: &Path,
-    dir: &Path,
-    prefix: &str,
-    origin: Origin,
-    out: &mut Vec<(String, String, Origin)>,
-) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", dir.display()))?;
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(root, &path, prefix, origin, out)?;
-        } else if path.extension().is_some_and(|e| e == "txt") {
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
-            out.push((format!("{prefix}{relative}"), text, origin));
-        }
-    }
-    Ok(())
+    Ok(detector)
 }
 
 /// Watches `paths` and sends a tick on `tx` after changes settle.
