@@ -167,7 +167,86 @@ fn gateway_build_filters_under_qemu() {
         staff.text
     );
     drop(gateway);
+
+    enrolled_gateway_keeps_filtering_when_the_collector_is_down(&binary, &etc, &work, &upstream);
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Enrolled with a collector, the gateway follows it; with the collector gone it goes on filtering
+/// with the last good policy it kept.
+fn enrolled_gateway_keeps_filtering_when_the_collector_is_down(
+    binary: &Path,
+    etc: &Path,
+    work: &Path,
+    upstream: &FakeUpstream,
+) {
+    let data = work.join("collector");
+    let collector_port = free_port();
+    let mut cmd = Command::new(ward_tests::program("ward-collector"));
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .args(["--listen", &format!("127.0.0.1:{collector_port}")]);
+    let mut collector = Daemon::spawn("ward-collector", cmd);
+    let ca = data.join("ca.pem");
+    let login = format!("https://127.0.0.1:{collector_port}/login");
+    eventually(&mut collector, "the collector serves", || {
+        ca.exists()
+            && run(Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+                .arg(&ca)
+                .arg(&login))
+            .text()
+            .trim()
+                == "200"
+    });
+    let token = run(Command::new(ward_tests::program("ward-collector"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["token", "create"]))
+    .expect_success("ward-collector token create");
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let state = work.join("enrolled-state");
+    run(Command::new("qemu-aarch64-static")
+        .arg(binary)
+        .args([
+            "enrol",
+            "--collector",
+            &format!("https://127.0.0.1:{collector_port}"),
+        ])
+        .args(["--token", &token, "--ca"])
+        .arg(&ca)
+        .arg("--config")
+        .arg(etc.join("gateway.toml"))
+        .arg("--state-dir")
+        .arg(&state))
+    .expect_success("ward-resolver enrol (aarch64)");
+
+    let port = free_port();
+    let mut cmd = Command::new("qemu-aarch64-static");
+    cmd.arg(binary)
+        .arg("--config")
+        .arg(etc.join("gateway.toml"))
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--upstream", &upstream.addr.to_string()]);
+    let mut gateway = Daemon::spawn("ward-resolver-aarch64-enrolled", cmd);
+    eventually(&mut gateway, "the enrolled gateway answers", || {
+        dig(port, "example.org").status == "NOERROR"
+    });
+    drop(collector);
+    // The collector is gone: filtering goes on as before.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(gateway.is_running(), "gateway exited: {}", gateway.log());
+    assert_eq!(dig(port, "example.org").answers, ["192.0.2.53"]);
+    let canary = dig(port, "use-application-dns.net");
+    assert_eq!(canary.status, "NXDOMAIN", "collector down: {}", canary.text);
+    let youtube = dig(port, "www.youtube.com");
+    assert!(
+        youtube.text.contains("restrict.youtube.com"),
+        "collector down: {}",
+        youtube.text
+    );
 }
 
 /// Builds the three packages into `out` (the package-test profile: thin on LTO, same scripts as a
