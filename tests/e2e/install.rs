@@ -27,7 +27,7 @@ fn debian_packages_install_serve_upgrade_and_purge() {
     let Some(_lock) = InstallLock::acquire() else {
         return;
     };
-    let work = scratch_dir();
+    let work = scratch_dir("install");
     let version = workspace_version();
     let upgrade = format!("{version}+upgrade1");
     let v1 = build_debs(&work.join("v1"), &version, true);
@@ -92,7 +92,7 @@ fn gateway_build_filters_under_qemu() {
         eprintln!("gateway test: rustup cannot install {target} here; skipped");
         return;
     }
-    let work = scratch_dir().join("gateway");
+    let work = scratch_dir("gateway");
     let built = run(niced(&repo_root().join("packaging/build-gateway"))
         .args(["--target", "aarch64", "--out"])
         .arg(&work))
@@ -918,8 +918,9 @@ fn workspace_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ward-install-{}", std::process::id()));
+/// A folder of this process for one test (`what`), so tests running side by side never share one.
+fn scratch_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ward-{what}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
