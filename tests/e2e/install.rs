@@ -186,7 +186,7 @@ fn enrolled_gateway_keeps_filtering_when_the_collector_is_down(
     cmd.arg("--data-dir")
         .arg(&data)
         .args(["--listen", &format!("127.0.0.1:{collector_port}")]);
-    let mut collector = Daemon::spawn("ward-collector", cmd);
+    let mut collector = Daemon::spawn("ward-collector-for-gateway", cmd);
     let ca = data.join("ca.pem");
     let login = format!("https://127.0.0.1:{collector_port}/login");
     eventually(&mut collector, "the collector serves", || {
