@@ -6,7 +6,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use ward_protocol::{AlertBatch, EnrolRequest, Heartbeat, IdentityLease, Validate};
 
@@ -126,26 +126,56 @@ impl<T: Message> FromRequest<App> for Strict<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(Failure::TooLarge(limit));
-        }
-        let body = Limited::new(request.into_body(), limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    Failure::TooLarge(limit)
-                } else {
-                    Failure::Malformed(format!("cannot read the body: {e}"))
-                }
-            })?
-            .to_bytes();
+        let body = read_bounded(request.into_body(), limit, declared).await?;
         let message = parse_strict::<T>(&body)?;
         message
             .validate(jiff::Timestamp::now())
             .map_err(Failure::from_validation)?;
         Ok(Strict(message))
     }
+}
+
+/// Reads a body of at most `limit` bytes. An oversized body is still read (and thrown away) up to a
+/// bound, so the client is reading when the 413 arrives: closing a socket with unread data makes the
+/// kernel reset the connection, and the client would see a broken connection instead of the reason.
+async fn read_bounded(
+    mut body: axum::body::Body,
+    limit: usize,
+    declared: Option<usize>,
+) -> Result<bytes::Bytes, Failure> {
+    const DRAIN_MAX: usize = 64 * 1024 * 1024;
+    const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+    if declared.is_some_and(|n| n > DRAIN_MAX) {
+        return Err(Failure::TooLarge(limit));
+    }
+    let mut kept = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) if seen > limit => break,
+            Err(_) => return Err(Failure::Malformed("the body did not arrive in time".into())),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(Failure::Malformed(format!("cannot read the body: {e}")))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > DRAIN_MAX {
+            break;
+        }
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
+        return Err(Failure::TooLarge(limit));
+    }
+    Ok(kept.freeze())
 }
 
 /// Parses JSON, refusing any field the type does not define (at any depth).

@@ -15,16 +15,41 @@ use crate::harness::{alert, batch, database_toml, test_database};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ward-collector");
 
+/// A spawned collector, killed when dropped (also when a test fails half-way).
+pub struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The real binary on port 0; returns the child and its `https://` URL read from its JSON log.
-pub fn spawn_collector(config: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["--log-format", "json", "--config"])
-        .arg(config)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+pub fn spawn_collector(config: &Path) -> (Running, String) {
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["--log-format", "json", "--config"])
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

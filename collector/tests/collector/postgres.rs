@@ -12,8 +12,12 @@ fn the_same_suite_on_postgresql() {
         return; // Already the inner run.
     }
     let exe = std::env::current_exe().unwrap();
-    let output = Command::new("pg_virtualenv")
-        .args(["-v", "15"])
+    // pg_virtualenv run as root always names its cluster `regress`: two runs at once (two test
+    // commands on one machine) would collide, so they take turns.
+    let lock = std::env::temp_dir().join("ward-collector-pg-virtualenv.lock");
+    let output = Command::new("flock")
+        .arg(&lock)
+        .args(["pg_virtualenv", "-v", "15"])
         .arg(&exe)
         .args(["--test-threads", "2"])
         .env(PG_ENV, "1")
