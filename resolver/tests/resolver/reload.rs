@@ -140,12 +140,13 @@ fn a_broken_policy_keeps_the_last_good_one_and_says_where() {
 fn identity_leases_take_precedence_and_apply_within_two_seconds() {
     let up = Upstream::start();
     let ward = Ward::start(Options::new(up.addr));
+    // Gambling, not games: the pupil tier's lunchtime schedule would make this depend on the clock.
     let unknown = "127.0.0.30";
-    // Unknown client: byod-strict answers NXDOMAIN for games.
-    let msg = ward.ask(unknown, "roblox.test.", RecordType::A);
+    // Unknown client: byod-strict answers NXDOMAIN for gambling.
+    let msg = ward.ask(unknown, "bet.test.", RecordType::A);
     assert_eq!(msg.metadata.response_code, ResponseCode::NXDomain);
-    // A staff-VLAN address is staff: games allowed.
-    assert!(!blocked(&ward, STAFF, "roblox.test."));
+    // A staff-VLAN address is staff: gambling allowed.
+    assert!(!blocked(&ward, STAFF, "bet.test."));
     let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
     let leases = serde_json::json!([
         { "version": 1, "addresses": [unknown], "user": "jsmith", "group": "Students", "expires": expires.to_string() },
@@ -154,7 +155,7 @@ fn identity_leases_take_precedence_and_apply_within_two_seconds() {
     let written = Instant::now();
     std::fs::write(ward.state().join("leases.json"), leases.to_string()).unwrap();
     eventually("the lease applies", || {
-        let msg = ward.ask(unknown, "roblox.test.", RecordType::A);
+        let msg = ward.ask(unknown, "bet.test.", RecordType::A);
         msg.answers
             .iter()
             .any(|r| matches!(&r.data, RData::A(a) if a.0.octets() == [192, 0, 2, 80]))
@@ -165,5 +166,5 @@ fn identity_leases_take_precedence_and_apply_within_two_seconds() {
         written.elapsed()
     );
     // Lease over network: the pupil signed in on a staff-VLAN machine gets the pupil tier.
-    assert!(blocked(&ward, STAFF, "roblox.test."));
+    assert!(blocked(&ward, STAFF, "bet.test."));
 }
