@@ -541,15 +541,25 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let handle = tokio::runtime::Handle::current();
+    let mut threads = Vec::new();
     for socket in listeners.udp {
-        let socket = Arc::new(socket);
-        for _ in 0..workers {
-            tracker.spawn(udp_loop(
+        let socket = socket.into_std()?;
+        socket.set_nonblocking(false)?;
+        socket.set_read_timeout(Some(UDP_WAKE))?;
+        for i in 0..workers {
+            let socket = socket.try_clone()?;
+            let (resolver, shutdown, tracker, handle) = (
                 resolver.clone(),
-                socket.clone(),
                 shutdown.clone(),
                 tracker.clone(),
-            ));
+                handle.clone(),
+            );
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("udp-{i}"))
+                    .spawn(move || udp_thread(resolver, socket, shutdown, tracker, handle))?,
+            );
         }
     }
     for listener in listeners.tcp {
@@ -561,6 +571,13 @@ pub async fn run(
         ));
     }
     shutdown.cancelled().await;
+    // The UDP threads notice within UDP_WAKE; wait for them so no answer is half sent.
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
     tracker.close();
     if tokio::time::timeout(ward_service::shutdown::GRACE, tracker.wait())
         .await
@@ -571,51 +588,37 @@ pub async fn run(
     Ok(())
 }
 
-/// How long a UDP loop keeps polling its socket after it runs dry before it parks.
-const SPIN: Duration = Duration::from_micros(100);
+/// How often a UDP thread blocked in `recv_from` wakes to check for shutdown.
+const UDP_WAKE: Duration = Duration::from_millis(200);
 
-/// Polls the socket without parking for up to [`SPIN`]. Under load the next query arrives within
-/// microseconds, and parking costs far more than that on virtual machines (an idle virtual CPU is
-/// halted and woken by the hypervisor), so a short spin roughly doubles what one core answers. An
-/// idle resolver spins once per query, which costs nothing worth measuring.
-fn spin_recv(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-    let until = Instant::now() + SPIN;
-    loop {
-        match socket.try_recv_from(buf) {
-            Ok(r) => return Some(r),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return None,
-        }
-        if Instant::now() >= until {
-            return None;
-        }
-        std::hint::spin_loop();
-    }
-}
-
-async fn udp_loop(
+/// One UDP serving thread: a blocking receive, the synchronous fast path, a blocking send; work
+/// that needs the upstream is handed to the async runtime. Plain threads on blocking sockets rather
+/// than tasks on the runtime, because this is most of the resolver's work: the kernel wakes the
+/// thread straight from the socket, with no readiness events or task wake-ups in between.
+fn udp_thread(
     resolver: Arc<Resolver>,
-    socket: Arc<UdpSocket>,
+    socket: std::net::UdpSocket,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    handle: tokio::runtime::Handle,
 ) {
+    let socket = Arc::new(socket);
     let mut buf = vec![0u8; 4096];
     let mut out = Vec::with_capacity(4096);
     let mut scratch = Scratch::default();
     let mut local = Local::new(&resolver.state);
-    loop {
-        let received = match spin_recv(&socket, &mut buf) {
-            Some(r) => Ok(r),
-            None => tokio::select! {
-                biased;
-                r = socket.recv_from(&mut buf) => r,
-                () = shutdown.cancelled() => return,
-            },
-        };
-        let (n, peer) = match received {
+    while !shutdown.is_cancelled() {
+        let (n, peer) = match socket.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(error = %e, "udp receive failed");
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) {
+                    tracing::debug!(error = %e, "udp receive failed");
+                }
                 continue;
             }
         };
@@ -629,15 +632,19 @@ async fn udp_loop(
             &mut out,
         ) {
             Step::Reply => {
-                let _ = socket.send_to(&out, peer).await;
+                let _ = socket.send_to(&out, peer);
             }
             Step::Drop => {}
             Step::Slow(work) => {
                 let (resolver, socket) = (resolver.clone(), socket.clone());
-                tracker.spawn(async move {
-                    let answer = resolver.slow(work).await;
-                    let _ = socket.send_to(&answer, peer).await;
-                });
+                tracker.spawn_on(
+                    async move {
+                        let answer = resolver.slow(work).await;
+                        // A UDP send does not wait for the peer; blocking here is momentary.
+                        let _ = socket.send_to(&answer, peer);
+                    },
+                    &handle,
+                );
             }
         }
     }
