@@ -24,7 +24,9 @@ use crate::policy::Policy;
 
 /// The current log file's name in the log folder.
 pub const CURRENT: &str = "queries.jsonl";
-const CHANNEL: usize = 65_536;
+/// Records buffered for the writer (about 80 ms at 100,000 queries per second); beyond that they
+/// are counted and dropped rather than delaying answers or growing memory.
+const CHANNEL: usize = 8_192;
 
 /// One decision, as handed from the hot path.
 pub struct Record {
