@@ -41,6 +41,10 @@ pub enum Command {
         /// (the per-session helper).
         #[arg(long)]
         session_only: bool,
+        /// Read and validate the configuration, then exit (0, or 78 naming the file and line)
+        /// without touching the state directory or starting anything.
+        #[arg(long)]
+        check_config: bool,
     },
     /// Obtain this device's certificate from the collector with an enrolment token.
     Enrol(EnrolArgs),

@@ -53,8 +53,12 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
             files,
             no_session,
             session_only,
+            check_config,
         } => {
             let config = config(&files)?;
+            if check_config {
+                return Ok(());
+            }
             let options = run::RunOptions {
                 config_path: files.config.clone(),
                 state_dir: files.state_dir.clone(),

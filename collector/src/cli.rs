@@ -22,6 +22,10 @@ pub struct Cli {
     /// logged).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Read and validate the configuration, then exit (0, or 78 naming the file and line) without
+    /// creating the data directory, binding a port or opening the database.
+    #[arg(long, global = true)]
+    pub check_config: bool,
     /// What to do; serving when absent.
     #[command(subcommand)]
     pub command: Option<Command>,

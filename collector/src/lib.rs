@@ -51,6 +51,11 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
     if let Some(listen) = cli.listen {
         config.listen = listen;
     }
+    if cli.check_config {
+        // Loading is the whole validation; nothing below may run (package upgrades call this while
+        // the old collector still holds the ports and the database).
+        return Ok(());
+    }
     match cli.command {
         Some(command) => commands::run(&config, command),
         None => {

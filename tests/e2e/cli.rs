@@ -56,6 +56,59 @@ fn a_broken_config_is_named_with_its_line_and_exits_78() {
     }
 }
 
+#[test]
+fn check_config_accepts_the_examples_and_names_a_broken_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempdir().join("check-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.toml");
+    std::fs::write(&broken, "# a comment\nlistne = 5\n").unwrap();
+    // A data or state directory that must not be created by a check.
+    let untouched = dir.join("must-not-exist");
+    let cases: [(&str, Vec<&str>, &str, &str); 2] = [
+        (
+            "ward-collector",
+            vec!["--check-config", "--config"],
+            "config/collector.toml",
+            "--data-dir",
+        ),
+        (
+            "ward-agent",
+            vec!["run", "--check-config", "--config"],
+            "config/agent.toml",
+            "--state-dir",
+        ),
+    ];
+    for (name, args, example, dir_flag) in cases {
+        let out = Command::new(program(name))
+            .args(&args)
+            .arg(root.join(example))
+            .arg(dir_flag)
+            .arg(&untouched)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name} rejected {example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{name} printed on a good config");
+        assert!(!untouched.exists(), "{name} created its directory");
+        let out = Command::new(program(name))
+            .args(&args)
+            .arg(&broken)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(78), "{name} exit code");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains(&format!("{}:2:", broken.display())),
+            "{name} names no file:line: {err}"
+        );
+    }
+}
+
 fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ward-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
