@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod activation;
 pub mod api;
 pub mod app;
 pub mod ca;
@@ -81,7 +82,13 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    run(config, listener, shutdown).await
+    run_with(
+        config,
+        listener,
+        activation::Inherited::from_env(),
+        shutdown,
+    )
+    .await
 }
 
 /// Serves on `listener` until `shutdown` is cancelled: creates what a first start needs (CA,
@@ -92,6 +99,21 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
 pub async fn run(
     config: config::Config,
     listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with(config, listener, activation::Inherited::default(), shutdown).await
+}
+
+/// [`run`], also serving on the sockets systemd handed over: the plain-HTTP block page on
+/// `block-http` (instead of binding `[ui] block_page_listen`), and HTTPS with the main port's router
+/// on `block-https`.
+///
+/// # Errors
+/// As [`run`]; also a passed socket that tokio cannot take.
+pub async fn run_with(
+    config: config::Config,
+    listener: TcpListener,
+    inherited: activation::Inherited,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let local: SocketAddr = listener.local_addr()?;
@@ -106,7 +128,29 @@ pub async fn run(
     }
     let tls = ui::block_tls::attach(tls::Tls::new(app.ca(), &names)?, &config)?;
     let jobs = tokio::spawn(jobs::run(app.clone(), shutdown.clone()));
-    let ui = ui::start(&app, &config, shutdown.clone()).await?;
+    let block_http = inherited
+        .block_http
+        .map(TcpListener::from_std)
+        .transpose()
+        .context("cannot use the passed block-http socket")?;
+    let block_https = inherited
+        .block_https
+        .map(TcpListener::from_std)
+        .transpose()
+        .context("cannot use the passed block-https socket")?;
+    let ui = ui::start_with(&app, &config, block_http, shutdown.clone()).await?;
+    let router = ui::mount(router(app.clone()), ui);
+    let https = block_https.map(|listener| {
+        tracing::info!(listen = ?listener.local_addr().ok(), "HTTPS on the passed block-https socket");
+        tokio::spawn(server::run(
+            listener,
+            tls.clone(),
+            router.clone(),
+            config.limits.max_connections,
+            shutdown.clone(),
+            ward_service::shutdown::GRACE,
+        ))
+    });
     tracing::info!(
         listen = %local,
         data_dir = %config.data_dir.display(),
@@ -117,13 +161,16 @@ pub async fn run(
     let result = server::run(
         listener,
         tls,
-        ui::mount(router(app), ui),
+        router,
         config.limits.max_connections,
         shutdown.clone(),
         ward_service::shutdown::GRACE,
     )
     .await;
     shutdown.cancel();
+    if let Some(https) = https {
+        let _ = https.await;
+    }
     let _ = jobs.await;
     tracing::info!("ward-collector stopped");
     result

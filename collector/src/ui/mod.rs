@@ -217,6 +217,20 @@ pub async fn start(
     config: &crate::config::Config,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Option<Ui>> {
+    start_with(app, config, None, shutdown).await
+}
+
+/// [`start`], serving the plain-HTTP block page on `block_http` (a socket systemd passed) instead of
+/// binding `[ui] block_page_listen` when it is given.
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with(
+    app: &App,
+    config: &crate::config::Config,
+    block_http: Option<tokio::net::TcpListener>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Option<Ui>> {
     if config.database != crate::config::Database::Sqlite {
         tracing::warn!(
             "the review UI needs the SQLite backend in this version; serving the API only"
@@ -228,8 +242,13 @@ pub async fn start(
         tokio::task::spawn_blocking(move || Ui::open(app, settings)).await??
     };
     tokio::spawn(notify::run(ui.clone(), shutdown.clone()));
-    if let Some(addr) = config.ui.block_page_listen {
-        match tokio::net::TcpListener::bind(addr).await {
+    let bound = match (block_http, config.ui.block_page_listen) {
+        (Some(passed), _) => Some((Ok(passed), None)),
+        (None, Some(addr)) => Some((tokio::net::TcpListener::bind(addr).await, Some(addr))),
+        (None, None) => None,
+    };
+    if let Some((listener, addr)) = bound {
+        match listener {
             Ok(listener) => {
                 let local = listener.local_addr()?;
                 tracing::info!(listen = %local, "block page listening");
@@ -241,7 +260,7 @@ pub async fn start(
                 });
             }
             Err(e) => {
-                tracing::error!(listen = %addr, error = %e, "cannot serve the block page over HTTP")
+                tracing::error!(listen = ?addr, error = %e, "cannot serve the block page over HTTP")
             }
         }
     }
