@@ -24,8 +24,8 @@ PRIVATE_CONFIGS=""
 PURGE_DEFAULT=false
 PURGE_WHAT="The agent keeps its device certificate and key and its spool of alerts not
  yet delivered to the collector there."
-CHECK='    if ward-agent --help 2>&1 | grep -q -- --check-config; then
-        run_check ward-agent --check-config --config /etc/ward/agent.toml
+CHECK='    if ward-agent run --help 2>&1 | grep -q -- --check-config; then
+        run_check ward-agent run --check-config --config /etc/ward/agent.toml
     fi'
 NOTICE='        if [ -z "$2" ]; then
             echo "ward-agent: enrol this workstation with: ward-agent enrol --collector URL --token TOKEN --ca CA.pem" >&2
