@@ -186,6 +186,7 @@ async fn apply_policy(
                     "policy change from the collector: {change}"
                 );
             }
+            policy.warn_blocks_without_lists();
             state.set_policy(policy);
             *revision = snapshot.revision;
             let saved = write_atomic(&dir.join(POLICY_FILE), snapshot.policy_toml.as_bytes())

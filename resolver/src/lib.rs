@@ -143,6 +143,7 @@ fn log_policy(policy: &policy::Policy, took: std::time::Duration) {
         load_ms = took.as_millis() as u64,
         "policy loaded"
     );
+    policy.warn_blocks_without_lists();
 }
 
 fn run_enrol(args: cli::EnrolArgs) -> anyhow::Result<()> {

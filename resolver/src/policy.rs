@@ -446,6 +446,43 @@ impl Policy {
         Builder { path, text }.build(raw)
     }
 
+    /// For each tier, the categories it blocks (always or in a schedule) that no loaded list holds a
+    /// single domain for. Such a block can never fire: a technician who ticks "gambling" must be
+    /// told that nothing is blocked until the school's gambling list is added.
+    pub fn blocks_without_lists(&self) -> Vec<(&str, Vec<Category>)> {
+        let mut listed = Categories::NONE;
+        for source in self.list_sources.iter().filter(|s| s.entries > 0) {
+            listed.insert(source.category);
+        }
+        self.tiers
+            .iter()
+            .filter_map(|tier| {
+                let blocks = |c: Category| {
+                    tier.blocked.contains(c) || tier.schedules.iter().any(|s| s.block.contains(c))
+                };
+                let missing: Vec<Category> = Category::ALL
+                    .into_iter()
+                    .filter(|&c| blocks(c) && !listed.contains(c))
+                    .collect();
+                (!missing.is_empty()).then_some((tier.name.as_str(), missing))
+            })
+            .collect()
+    }
+
+    /// Logs one warning per tier whose blocked categories have no list behind them.
+    pub fn warn_blocks_without_lists(&self) {
+        for (tier, missing) in self.blocks_without_lists() {
+            let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+            tracing::warn!(
+                policy = %self.source.display(),
+                tier,
+                "tier {tier} blocks {} but no loaded list holds domains for them, so nothing is \
+                 blocked there yet: add the school's lists with [[lists]]",
+                names.join(", ")
+            );
+        }
+    }
+
     /// The tier called `name`.
     pub fn tier_named(&self, name: &str) -> Option<TierId> {
         self.tiers.iter().position(|t| t.name == name)
@@ -844,6 +881,41 @@ mod tests {
         check("a.www.example.com", None);
         check("example.com", None);
         assert!(DomainRules::parse(&["not a domain".into()]).is_err());
+    }
+
+    #[test]
+    fn blocks_with_no_list_behind_them_are_reported_per_tier() {
+        let dir = std::env::temp_dir().join(format!("ward-policy-unlisted-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("gambling.txt"), "bet.example\n").unwrap();
+        let example = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/policy.toml"
+        ))
+        .unwrap()
+        .replace(
+            "path = \"lists/doh.txt\"",
+            &format!("path = \"{}/gambling.txt\"", dir.display()),
+        );
+        let policy = Policy::from_text(
+            std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../config/policy.toml"
+            )),
+            &example,
+        )
+        .unwrap();
+        let report = policy.blocks_without_lists();
+        let strict = &report.iter().find(|(t, _)| *t == "byod-strict").unwrap().1;
+        assert!(
+            !strict.contains(&Category::Gambling),
+            "gambling has a list: {strict:?}"
+        );
+        assert!(
+            strict.contains(&Category::Adult),
+            "no adult list was loaded: {strict:?}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

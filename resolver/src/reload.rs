@@ -41,6 +41,7 @@ pub async fn reload_policy(state: &State, path: &Path) -> bool {
                     tracing::info!(policy = %path.display(), "policy change: {change}");
                 }
             }
+            policy.warn_blocks_without_lists();
             state.set_policy(policy);
             true
         }
