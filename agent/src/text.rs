@@ -13,7 +13,10 @@
 //!
 //! Privacy: the buffer lives only here, in memory. What leaves is a [`Hit`]: the wordlist phrase and
 //! the bounded context the detector marks around it. Windows of excluded applications (password
-//! managers, the configured list, titles that say "password") are not buffered or scanned at all.
+//! managers, the configured list, titles that say "password") are not buffered or scanned at all,
+//! and neither are keys typed while the accessibility API reports a password field focused.
+//! Accessibility events can trail the keys they concern by a few milliseconds, so entering a password
+//! field also discards the unconfirmed text typed since the last word end rather than confirming it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -114,6 +117,8 @@ pub struct Assembler {
     min_severity: u8,
     window: WindowInfo,
     excluded: bool,
+    /// A password field has the focus (reported by the source's accessibility API).
+    password_field: bool,
     buffer: VecDeque<char>,
     state: Window,
     /// Whether characters were pushed since the text last ended.
@@ -132,6 +137,7 @@ impl Assembler {
             min_severity,
             window: WindowInfo::default(),
             excluded: false,
+            password_field: false,
             buffer: VecDeque::with_capacity(BUFFER_CHARS),
             state: Window::new(),
             dirty: false,
@@ -166,6 +172,8 @@ impl Assembler {
             SourceEvent::Key(key) => self.key(key, now, on_hit),
             SourceEvent::Focus(window) => {
                 self.end_text(on_hit);
+                // The new window's focused control is unknown until its source says otherwise.
+                self.password_field = false;
                 self.excluded = self.exclusions.typing_excluded(&window);
                 self.window = window;
                 self.scan_title(now, on_hit);
@@ -178,6 +186,15 @@ impl Assembler {
                 }
                 self.window = window;
                 self.scan_title(now, on_hit);
+            }
+            SourceEvent::PasswordField(true) => {
+                // Not `end_text`: the last keys may already belong to the password.
+                self.restart();
+                self.password_field = true;
+            }
+            SourceEvent::PasswordField(false) => {
+                self.restart();
+                self.password_field = false;
             }
         }
     }
@@ -199,7 +216,7 @@ impl Assembler {
     }
 
     fn key(&mut self, key: Key, now: Instant, on_hit: &mut impl FnMut(Hit)) {
-        if self.excluded {
+        if self.excluded || self.password_field {
             return;
         }
         match key {

@@ -37,6 +37,10 @@ pub enum SourceEvent {
     Focus(WindowInfo),
     /// The foreground window's title changed (browser tabs, documents).
     Title(WindowInfo),
+    /// The focused control inside the foreground window is (`true`) or stops being (`false`) a
+    /// password field, as the platform's accessibility API reports it (AT-SPI role "password text",
+    /// UI Automation `IsPassword`). While it is, keys are dropped unread.
+    PasswordField(bool),
 }
 
 /// A failure of a source; the agent logs it and keeps running without that source.

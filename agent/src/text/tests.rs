@@ -168,6 +168,30 @@ fn excluded_applications_and_password_windows_are_not_read() {
 }
 
 #[test]
+fn keys_in_a_password_field_are_not_read() {
+    let mut s = Session::new();
+    s.type_text("hello ");
+    // The accessibility event arrives after the first keys of the password.
+    s.type_text("kill");
+    s.event(SourceEvent::PasswordField(true));
+    s.type_text(" myself ");
+    s.key(Key::Enter);
+    s.event(SourceEvent::PasswordField(false));
+    assert!(s.hits.is_empty(), "{:?}", s.phrases());
+    s.type_text("kill myself ");
+    assert_eq!(s.phrases(), [("kill myself", AlertSource::Keyboard)]);
+}
+
+#[test]
+fn a_new_window_is_not_a_password_field_until_said() {
+    let mut s = Session::new();
+    s.event(SourceEvent::PasswordField(true));
+    s.event(SourceEvent::Focus(window(2, "Notes", "gedit")));
+    s.type_text("kill myself ");
+    assert_eq!(s.phrases(), [("kill myself", AlertSource::Keyboard)]);
+}
+
+#[test]
 fn no_capture_categories_are_marked() {
     let mut s = Session::new();
     s.type_text("send cp links ");
