@@ -3,7 +3,15 @@
 //!
 //! On X11 it is a small window of its own (its own short-lived connection, so its events do not mix
 //! with the source's) that closes on a click, a key, or after the configured time. Each showing is
-//! logged and recorded in the status file.
+//! logged, recorded in the status file and in the session's record (with the [`fingerprint`] of
+//! the text), from which every heartbeat tells the collector that this user was shown it.
+
+use sha2::{Digest, Sha256};
+
+/// Hex SHA-256 of the notice text: which wording a user was shown, without sending the wording.
+pub fn fingerprint(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
 
 /// Wraps `text` into lines of at most `width` characters, on word boundaries.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -136,7 +144,19 @@ pub fn show_windows(text: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{fingerprint, wrap};
+
+    #[test]
+    fn the_fingerprint_is_the_texts_sha256() {
+        assert_eq!(
+            fingerprint("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(
+            fingerprint("You are monitored."),
+            fingerprint("You are monitored")
+        );
+    }
 
     #[test]
     fn wrapping_keeps_words_whole() {

@@ -149,7 +149,7 @@ pub async fn run_until(
                     Arc::clone(&live),
                     shutdown.clone(),
                 )));
-                show_notice(&config, user.clone());
+                show_notice(&config, user.clone(), Arc::clone(&live));
                 let factory = AlertFactory::new(
                     identity.device_id.clone(),
                     user,
@@ -239,10 +239,13 @@ async fn keep_session_record(
     };
     loop {
         if live.helper_alive.load(std::sync::atomic::Ordering::Relaxed) {
+            let (notice_shown, notice_sha256) = live.notice().unzip();
             let record = crate::sessions::SessionRecord {
                 user: user.clone(),
                 display: display.clone(),
                 updated: jiff::Timestamp::now(),
+                notice_shown,
+                notice_sha256,
             };
             if let Err(e) = crate::sessions::write(&state_dir, &record) {
                 tracing::warn!(error = %e, "cannot write the session record");
@@ -251,6 +254,8 @@ async fn keep_session_record(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(crate::sessions::REFRESH) => {}
+            // The notice was shown: write it into the record now, for the next heartbeat.
+            _ = live.notice_recorded.notified() => {}
         }
     }
     crate::sessions::remove(&state_dir, &display);
@@ -286,8 +291,9 @@ fn open_session(_config: &Config) -> anyhow::Result<Session> {
     anyhow::bail!("no keyboard and window source for this platform")
 }
 
-/// Shows the monitoring notice on a thread of its own, and records that it was shown.
-fn show_notice(config: &Config, user: Option<String>) {
+/// Shows the monitoring notice on a thread of its own, and records that it was shown (status file,
+/// and the session record every heartbeat reports to the collector).
+fn show_notice(config: &Config, user: Option<String>, live: Arc<Live>) {
     let text = config.notice.clone();
     let duration = config.notice_time;
     let state_dir = config.state_dir.clone();
@@ -298,9 +304,11 @@ fn show_notice(config: &Config, user: Option<String>) {
         .name("ward-notice".into())
         .spawn(move || {
             tracing::info!("monitoring notice shown");
+            let shown = jiff::Timestamp::now();
             #[cfg(all(unix, not(target_os = "macos")))]
             if let Err(e) = crate::notice::show_x11(None, &text, duration) {
                 tracing::error!(error = %e, "cannot show the monitoring notice");
+                return;
             }
             #[cfg(windows)]
             {
@@ -310,6 +318,7 @@ fn show_notice(config: &Config, user: Option<String>) {
             }
             #[cfg(not(any(windows, all(unix, not(target_os = "macos")))))]
             let _ = (&text, duration);
+            live.record_notice(shown, crate::notice::fingerprint(&text));
             let user = user.unwrap_or_else(|| "unknown".into());
             StatusFile::open(&state_dir)
                 .update(|s| s.notice_shown = Some((jiff::Timestamp::now(), user)));

@@ -3,8 +3,10 @@
 //! The session monitor may be another process than the shipper (a per-display helper beside the
 //! system service), so they meet in the state folder: `sessions/<display>.json`. The shipper reads
 //! them for heartbeats (a record that stopped being refreshed is a helper that was killed: the
-//! collector shows that session as unmonitored) and for identity leases (the user of the freshest
-//! live session). A helper that stops cleanly removes its record.
+//! collector shows that session as unmonitored), for identity leases (the user of the freshest
+//! live session) and for disclosure: the record carries when the monitoring notice was shown at this
+//! logon, and every heartbeat repeats it, so a collector that was down at logon still learns it. A
+//! helper that stops cleanly removes its record.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +30,12 @@ pub struct SessionRecord {
     pub display: String,
     /// Last refresh.
     pub updated: Timestamp,
+    /// When the monitoring notice was shown at this logon (absent until it has been).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_shown: Option<Timestamp>,
+    /// Hex SHA-256 of the notice text shown (see `crate::notice::fingerprint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_sha256: Option<String>,
 }
 
 impl SessionRecord {
@@ -96,6 +104,8 @@ mod tests {
             user: "pupil1".into(),
             display: ":0".into(),
             updated: now,
+            notice_shown: Some(now),
+            notice_sha256: Some(crate::notice::fingerprint("You are monitored.")),
         };
         write(dir.path(), &record).unwrap();
         let read = read_all(dir.path(), now);
@@ -105,5 +115,19 @@ mod tests {
         assert!(read_all(dir.path(), now + Duration::from_secs(13 * 3600)).is_empty());
         remove(dir.path(), ":0");
         assert!(read_all(dir.path(), now).is_empty());
+    }
+    #[test]
+    fn records_written_before_the_notice_fields_existed_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sessions")).unwrap();
+        let now = Timestamp::now();
+        std::fs::write(
+            dir.path().join("sessions/_0.json"),
+            format!(r#"{{"user":"pupil1","display":":0","updated":"{now}"}}"#),
+        )
+        .unwrap();
+        let read = read_all(dir.path(), now);
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].notice_shown, None);
     }
 }

@@ -146,6 +146,27 @@ pub struct Live {
     pub wordlist_version: std::sync::Mutex<Option<String>>,
     /// Whether the session monitor (keyboard and window source) is running.
     pub helper_alive: std::sync::atomic::AtomicBool,
+    /// When this process's session was shown the monitoring notice, and the text's fingerprint.
+    pub notice: std::sync::Mutex<Option<(jiff::Timestamp, String)>>,
+    /// Woken when `notice` is set, so the session record carries it without waiting for a refresh.
+    pub notice_recorded: Notify,
+}
+
+impl Live {
+    /// Records that the monitoring notice with fingerprint `sha256` was shown at `shown`.
+    pub fn record_notice(&self, shown: jiff::Timestamp, sha256: String) {
+        *self.notice.lock().unwrap_or_else(|p| p.into_inner()) = Some((shown, sha256));
+        // A stored permit: the session-record task sees it even if it is busy writing right now.
+        self.notice_recorded.notify_one();
+    }
+
+    /// When the notice was shown and its fingerprint, if it has been.
+    pub fn notice(&self) -> Option<(jiff::Timestamp, String)> {
+        self.notice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// The shipping task.
@@ -432,18 +453,7 @@ impl<T: Transport, F: SpoolFs + 'static> Shipper<T, F> {
             return Vec::new();
         };
         let now = jiff::Timestamp::now();
-        let mut sessions: Vec<SessionState> = Vec::new();
-        for record in crate::sessions::read_all(dir, now) {
-            let alive = record.alive(now);
-            match sessions.iter_mut().find(|s| s.user == record.user) {
-                Some(s) => s.helper_alive |= alive,
-                None => sessions.push(SessionState {
-                    user: record.user,
-                    helper_alive: alive,
-                }),
-            }
-        }
-        sessions
+        sessions_of(crate::sessions::read_all(dir, now), now)
     }
 
     /// The user to lease for: the freshest live session's, else the configured one. Never the
@@ -488,6 +498,41 @@ impl<T: Transport, F: SpoolFs + 'static> Shipper<T, F> {
             }
         }
     }
+}
+
+/// Heartbeat sessions from session records: one per user, alive if any of its helpers is, with the
+/// latest showing of the monitoring notice among its records.
+pub fn sessions_of(
+    records: Vec<crate::sessions::SessionRecord>,
+    now: jiff::Timestamp,
+) -> Vec<SessionState> {
+    let mut sessions: Vec<SessionState> = Vec::new();
+    for record in records {
+        let alive = record.alive(now);
+        // The two notice fields travel together or not at all (the collector refuses half a pair).
+        let notice = record.notice_shown.zip(record.notice_sha256);
+        match sessions.iter_mut().find(|s| s.user == record.user) {
+            Some(s) => {
+                s.helper_alive |= alive;
+                if let Some((shown, sha256)) = notice {
+                    if s.notice_shown.is_none_or(|t| t < shown) {
+                        s.notice_shown = Some(shown);
+                        s.notice_sha256 = Some(sha256);
+                    }
+                }
+            }
+            None => {
+                let (notice_shown, notice_sha256) = notice.unzip();
+                sessions.push(SessionState {
+                    user: record.user,
+                    helper_alive: alive,
+                    notice_shown,
+                    notice_sha256,
+                });
+            }
+        }
+    }
+    sessions
 }
 
 /// Whether a refusal is about the request's content (split or set aside) rather than about the

@@ -120,6 +120,15 @@ pub struct SessionState {
     pub user: String,
     /// Whether the session's monitoring helper is running and reporting.
     pub helper_alive: bool,
+    /// When the monitoring notice was shown at this session's logon; absent while it has not been
+    /// (or from agents older than this field). Repeated in every heartbeat of the session, so a
+    /// collector that was unreachable at logon still learns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_shown: Option<Timestamp>,
+    /// Hex SHA-256 (lower case) of the notice text that was shown, so the collector can tell which
+    /// wording each user saw. Present exactly when `notice_shown` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_sha256: Option<String>,
 }
 
 /// Sent every minute by every agent, so a stopped agent shows as silent.

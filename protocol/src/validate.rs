@@ -220,9 +220,45 @@ impl Validate for Heartbeat {
             return Err(ValidationError::new("sessions", "more than 256 sessions"));
         }
         for (i, s) in self.sessions.iter().enumerate() {
-            text(&format!("sessions[{i}].user"), &s.user, 1, 128)?;
+            s.validate(now)
+                .map_err(|e| e.within(&format!("sessions[{i}]")))?;
         }
         Ok(())
+    }
+}
+
+impl Validate for SessionState {
+    fn validate(&self, now: Timestamp) -> Result<(), ValidationError> {
+        text("user", &self.user, 1, 128)?;
+        match (self.notice_shown, &self.notice_sha256) {
+            (None, None) => Ok(()),
+            (Some(shown), Some(sha256)) => {
+                // A session may last for weeks on a machine nobody logs off.
+                time_near("notice_shown", shown, now, MAX_ALERT_AGE)?;
+                sha256_hex("notice_sha256", sha256)
+            }
+            (Some(_), None) => Err(ValidationError::new(
+                "notice_sha256",
+                "must accompany notice_shown",
+            )),
+            (None, Some(_)) => Err(ValidationError::new(
+                "notice_shown",
+                "must accompany notice_sha256",
+            )),
+        }
+    }
+}
+
+/// A lower-case hex SHA-256.
+fn sha256_hex(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.len() == 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(ValidationError::new(field, "not a lower-case hex SHA-256"))
     }
 }
 
@@ -469,6 +505,8 @@ mod tests {
             sessions: vec![SessionState {
                 user: "pupil.jones".into(),
                 helper_alive: true,
+                notice_shown: Some(now() - SignedDuration::from_hours(3)),
+                notice_sha256: Some("ab".repeat(32)),
             }],
         };
         hb.validate(now()).unwrap();
@@ -489,5 +527,68 @@ mod tests {
         let mut bad = enrol.clone();
         bad.csr_pem = "hello".into();
         assert_eq!(bad.validate(now()).unwrap_err().field, "csr_pem");
+    }
+    fn session() -> SessionState {
+        SessionState {
+            user: "pupil.jones".into(),
+            helper_alive: true,
+            notice_shown: Some(now() - SignedDuration::from_mins(5)),
+            notice_sha256: Some("0123456789abcdef".repeat(4)),
+        }
+    }
+
+    #[test]
+    fn a_session_from_an_older_agent_has_no_notice_and_still_validates() {
+        let old: SessionState =
+            serde_json::from_str(r#"{"user":"pupil.jones","helper_alive":true}"#).unwrap();
+        assert_eq!(old.notice_shown, None);
+        assert_eq!(old.notice_sha256, None);
+        old.validate(now()).unwrap();
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(!json.contains("notice"), "{json}");
+        let json = serde_json::to_value(session()).unwrap();
+        assert_eq!(json["notice_shown"], "2026-11-24T09:55:00Z");
+    }
+
+    #[test]
+    fn each_bad_notice_field_is_named() {
+        type Mutation = Box<dyn Fn(&mut SessionState)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (Box::new(|s| s.notice_sha256 = None), "notice_sha256"),
+            (Box::new(|s| s.notice_shown = None), "notice_shown"),
+            (
+                Box::new(|s| s.notice_sha256 = Some("AB".repeat(32))),
+                "notice_sha256",
+            ),
+            (
+                Box::new(|s| s.notice_sha256 = Some("ab".repeat(31))),
+                "notice_sha256",
+            ),
+            (
+                Box::new(|s| s.notice_shown = Some("2030-01-01T00:00:00Z".parse().unwrap())),
+                "notice_shown",
+            ),
+            (
+                Box::new(|s| s.notice_shown = Some("2020-01-01T00:00:00Z".parse().unwrap())),
+                "notice_shown",
+            ),
+        ];
+        for (mutate, field) in cases {
+            let mut s = session();
+            mutate(&mut s);
+            let hb = Heartbeat {
+                version: PROTOCOL_VERSION,
+                time: now(),
+                hostname: "ws-101".into(),
+                os: "linux".into(),
+                agent_version: "0.1.0".into(),
+                wordlist_version: None,
+                spool_depth: 0,
+                spool_dropped: 0,
+                sessions: vec![session(), s],
+            };
+            let err = hb.validate(now()).unwrap_err();
+            assert_eq!(err.field, format!("sessions[1].{field}"), "{err}");
+        }
     }
 }

@@ -278,3 +278,34 @@ fn backoff_doubles_with_jitter_and_resets() {
     b.reset();
     assert!(b.next_delay() <= Duration::from_secs(1));
 }
+
+#[test]
+fn heartbeat_sessions_carry_the_latest_notice_of_each_user() {
+    use crate::sessions::SessionRecord;
+    let now = jiff::Timestamp::now();
+    let earlier = now - jiff::SignedDuration::from_hours(2);
+    let record =
+        |user: &str, display: &str, notice: Option<(jiff::Timestamp, &str)>| SessionRecord {
+            user: user.into(),
+            display: display.into(),
+            updated: now,
+            notice_shown: notice.map(|(t, _)| t),
+            notice_sha256: notice.map(|(_, h)| h.to_string()),
+        };
+    let (old, new) = ("a".repeat(64), "b".repeat(64));
+    let sessions = sessions_of(
+        vec![
+            record("pupil1", ":0", Some((earlier, &old))),
+            record("pupil1", ":1", Some((now, &new))),
+            record("pupil1", ":2", None),
+            record("pupil2", ":3", None),
+        ],
+        now,
+    );
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0].user, "pupil1");
+    assert_eq!(sessions[0].notice_shown, Some(now));
+    assert_eq!(sessions[0].notice_sha256.as_deref(), Some(new.as_str()));
+    assert_eq!(sessions[1].notice_shown, None);
+    assert_eq!(sessions[1].notice_sha256, None);
+}
