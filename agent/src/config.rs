@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use ward_service::config::{load, relative_to, ConfigError};
 
+pub mod machine;
+
 use crate::spool::Limits;
 use crate::text::Exclusions;
 
@@ -311,14 +313,22 @@ impl Config {
         })
     }
 
-    /// Loads `path` if given, else the defaults; `state_dir` overrides the file's.
+    /// Loads `path` if given, else the defaults (with the installer's collector on Windows);
+    /// `state_dir` overrides the file's.
     ///
     /// # Errors
     /// As [`Config::load`].
     pub fn resolve(path: Option<&Path>, state_dir: Option<&Path>) -> Result<Config, ConfigError> {
         let mut config = match path {
             Some(p) => Config::load(p)?,
-            None => Config::default(),
+            None => {
+                let mut config = Config::default();
+                // The installed Windows service runs without a file; the installer set its collector.
+                if let Some(url) = machine::installed_collector() {
+                    config.collector = url;
+                }
+                config
+            }
         };
         if let Some(dir) = state_dir {
             config.state_dir = dir.to_path_buf();

@@ -57,12 +57,9 @@ pub async fn run_until(
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let identity = Identity::load(&config.state_dir).with_context(|| {
-        format!(
-            "not enrolled (state dir {}): run `ward-agent enrol` first",
-            config.state_dir.display()
-        )
-    })?;
+    let Some((config, identity)) = wait_for_enrolment(config, &options, &shutdown).await? else {
+        return Ok(());
+    };
     let spool = Arc::new(crate::commands::open_spool(&config)?);
     let detector = initial_wordlists(&config)?;
     tracing::info!(
@@ -182,6 +179,61 @@ pub async fn run_until(
         tracing::warn!("tasks did not stop within the grace period");
     }
     Ok(())
+}
+
+/// How often an unenrolled service looks for its enrolment files.
+const ENROLMENT_POLL: Duration = Duration::from_secs(3);
+
+/// Waits until the state folder holds an enrolment, or `None` if told to stop first.
+///
+/// An unenrolled service must not exit: systemd and the Windows service manager would restart it in
+/// a loop. It says once what to run, then looks every few seconds. Nothing is monitored meanwhile:
+/// an alert needs the device id enrolment assigns, and a device is the school's to monitor (with its
+/// notice shown and its heartbeats watched) only once it is enrolled. The configuration is read again
+/// once enrolment lands, since the technician sets the collector's address just before enrolling.
+async fn wait_for_enrolment(
+    mut config: Config,
+    options: &RunOptions,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<(Config, Identity)>> {
+    let mut machine = crate::config::machine::AutoEnrolment::new(!options.session_only);
+    let mut said = false;
+    loop {
+        machine.try_enrol(&config).await;
+        if Identity::exists(&config.state_dir) {
+            break;
+        }
+        if !said {
+            said = true;
+            tracing::warn!(
+                state_dir = %config.state_dir.display(),
+                "not enrolled: run `ward-agent enrol --collector URL --token TOKEN --ca CA` \
+                 (CA: the collector's ca.pem or its SHA-256 fingerprint){}; waiting for enrolment",
+                crate::config::machine::HINT
+            );
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(ENROLMENT_POLL) => {}
+        }
+    }
+    if said {
+        if let Some(path) = &options.config_path {
+            match Config::resolve(Some(path), options.state_dir.as_deref()) {
+                Ok(fresh) => config = fresh,
+                Err(e) => tracing::error!(error = %e, "keeping the configuration read at start"),
+            }
+        }
+        tracing::info!(state_dir = %config.state_dir.display(), "enrolment found");
+    }
+    machine.forget_token();
+    let identity = Identity::load(&config.state_dir).with_context(|| {
+        format!(
+            "cannot read the enrolment in {}",
+            config.state_dir.display()
+        )
+    })?;
+    Ok(Some((config, identity)))
 }
 
 async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {

@@ -7,5 +7,6 @@ mod capture;
 mod certificates;
 mod desktop;
 mod end_to_end;
+mod enrolment;
 mod programs;
 mod x11_source;

@@ -247,8 +247,16 @@ impl Agent {
         );
     }
 
-    /// Starts `ward-agent run` on `display` (or with no session).
+    /// Starts `ward-agent run` on `display` (or with no session) and waits until it monitors.
     pub fn run(&mut self, display: Option<&str>) {
+        self.spawn(display);
+        wait_for("the agent to start", 60, || {
+            self.log().contains("ward-agent started").then_some(())
+        });
+    }
+
+    /// Starts `ward-agent run` on `display` (or with no session) without waiting.
+    pub fn spawn(&mut self, display: Option<&str>) {
         let log = std::fs::File::create(self.dir.join("agent.log")).unwrap();
         let mut cmd = Command::new(program("ward-agent"));
         cmd.args(["run", "--log-format", "json", "--config"])
@@ -261,9 +269,13 @@ impl Agent {
             None => cmd.env_remove("DISPLAY").arg("--no-session"),
         };
         self.child = Some(cmd.spawn().expect("ward-agent starts"));
-        wait_for("the agent to start", 60, || {
-            self.log().contains("ward-agent started").then_some(())
-        });
+    }
+
+    /// Whether the started `run` is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Its log so far.
