@@ -3,7 +3,9 @@
 //!
 //! Alerts are appended to a durable queue in the state dir (`alerts/queue.jsonl`, one protocol
 //! `Alert` per line, flushed and synced as written) by a thread of its own, so a slow disk never
-//! delays an answer. Whatever ships them to the collector removes lines only once acknowledged.
+//! delays an answer. Whatever ships them to the collector takes the whole file aside with [`take`]
+//! (never between a write's open and its sync, so no alert lands in a file already read) and removes
+//! it only once every alert in it is acknowledged.
 //! A device retrying the same name does not flood the queue: one alert per client, domain and
 //! category in ten minutes.
 
@@ -22,6 +24,21 @@ use ward_protocol::{Alert, AlertSource, Category};
 /// The queue file, under `<state_dir>/alerts/`.
 pub const QUEUE: &str = "queue.jsonl";
 const REPEAT_WINDOW: Duration = Duration::from_secs(600);
+/// Held while the queue file is appended to or taken aside.
+static QUEUE_FILE: Mutex<()> = Mutex::new(());
+
+/// Moves `<dir>/queue.jsonl` to `to` for shipping. `Ok(false)` when there is nothing queued.
+///
+/// # Errors
+/// The rename failed for another reason than a missing queue.
+pub fn take(dir: &Path, to: &Path) -> std::io::Result<bool> {
+    let _held = QUEUE_FILE.lock().unwrap_or_else(|p| p.into_inner());
+    match std::fs::rename(dir.join(QUEUE), to) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 
 /// Severity of a DNS block alert by category (a blocked look-up is a signal, not proof of intent).
 pub fn severity(category: Category) -> u8 {
@@ -136,6 +153,7 @@ fn append(path: &Path, batch: &[Alert]) -> std::io::Result<()> {
         text.push_str(&serde_json::to_string(alert).map_err(std::io::Error::other)?);
         text.push('\n');
     }
+    let _held = QUEUE_FILE.lock().unwrap_or_else(|p| p.into_inner());
     let mut file = OpenOptions::new().create(true).append(true).open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_data()

@@ -28,8 +28,8 @@ pub const URL_FILE: &str = "collector-url";
 pub const POLICY_FILE: &str = "collector-policy.toml";
 /// Its revision number.
 pub const REVISION_FILE: &str = "collector-policy.revision";
-/// How often queued alerts are shipped.
-const SHIP_EVERY: Duration = Duration::from_secs(5);
+/// How often queued alerts are shipped (an idle round only looks for a file).
+const SHIP_EVERY: Duration = Duration::from_secs(2);
 
 /// Whether `state_dir` holds an enrolment.
 pub fn is_enrolled(state_dir: &Path) -> bool {
@@ -221,8 +221,15 @@ async fn ship_alerts(client: Client, dir: PathBuf, device: String, shutdown: Can
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(SHIP_EVERY) => {}
         }
-        if !sending.exists() && std::fs::rename(dir.join(crate::alerts::QUEUE), &sending).is_err() {
-            continue;
+        if !sending.exists() {
+            match crate::alerts::take(&dir, &sending) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the alert queue for shipping");
+                    continue;
+                }
+            }
         }
         let Ok(text) = std::fs::read_to_string(&sending) else {
             continue;

@@ -113,7 +113,7 @@ pub async fn serve(config: config::Config) -> anyhow::Result<()> {
         state.clone(),
         Some(config.policy.clone()),
         lease_path,
-        enrolled,
+        enrolled.then(|| config.state_dir.clone()),
         shutdown.clone(),
     )?;
     if enrolled {

@@ -22,7 +22,10 @@ const SETTLE: Duration = Duration::from_millis(250);
 /// What to reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum What {
+    /// The local policy file itself.
     Policy,
+    /// A list file the policy in force names.
+    Lists,
     Leases,
 }
 
@@ -70,7 +73,8 @@ pub async fn reload_leases(state: &State, path: &Path) {
 }
 
 /// Watches the policy, its lists and the lease file, and listens for SIGHUP, until `shutdown`.
-/// With `enrolled` the policy comes from the collector: local edits are refused with a log line.
+/// With `enrolled` (the state dir) the policy comes from the collector: local edits are refused with
+/// a log line, and changed lists are loaded under the collector's policy.
 ///
 /// # Errors
 /// The file watcher cannot be started.
@@ -78,9 +82,11 @@ pub fn spawn(
     state: Arc<State>,
     policy_path: Option<PathBuf>,
     lease_path: PathBuf,
-    enrolled: bool,
+    enrolled: Option<PathBuf>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let state_dir = enrolled;
+    let enrolled = state_dir.is_some();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<What>();
     let lease_for_watch = lease_path.clone();
     let policy_for_watch = policy_path.clone();
@@ -96,10 +102,10 @@ pub fn spawn(
                 && path.parent() == lease_for_watch.parent()
             {
                 let _ = watch_tx.send(What::Leases);
-            } else if policy_for_watch.is_some()
-                && is_policy_input(&state_for_watch, policy_for_watch.as_deref(), path)
+            } else if let Some(what) =
+                policy_input(&state_for_watch, policy_for_watch.as_deref(), path)
             {
-                let _ = watch_tx.send(What::Policy);
+                let _ = watch_tx.send(what);
             }
         }
     })?;
@@ -148,18 +154,28 @@ pub fn spawn(
             if wanted.contains(&(What::Leases as u8)) {
                 reload_leases(&state, &lease_path).await;
             }
-            if enrolled && wanted.contains(&(What::Policy as u8)) {
+            let file_changed = wanted.contains(&(What::Policy as u8));
+            let lists_changed = wanted.contains(&(What::Lists as u8));
+            if enrolled && file_changed {
                 tracing::warn!(
                     "local policy change ignored: this resolver is enrolled and takes its policy only from the collector"
                 );
-                continue;
             }
-            if let (true, Some(p)) = (wanted.contains(&(What::Policy as u8)), &policy_path) {
-                if reload_policy(&state, p).await {
-                    // Newly named lists live in folders not yet watched.
-                    for dir in policy_dirs(&state, p) {
-                        watch_dir(&mut watcher, &mut watched, &dir);
-                    }
+            let Some(p) = &policy_path else { continue };
+            if enrolled && lists_changed {
+                // List files are the school's data, not policy: the collector's policy is rebuilt
+                // over the new lists (or the bootstrap file until the collector has sent one).
+                reload_enrolled_lists(&state, p, state_dir.as_deref()).await;
+            } else if !enrolled && (file_changed || lists_changed) && reload_policy(&state, p).await
+            {
+                // Newly named lists live in folders not yet watched.
+                for dir in policy_dirs(&state, p) {
+                    watch_dir(&mut watcher, &mut watched, &dir);
+                }
+            }
+            if enrolled && lists_changed {
+                for dir in policy_dirs(&state, p) {
+                    watch_dir(&mut watcher, &mut watched, &dir);
                 }
             }
         }
@@ -193,15 +209,41 @@ fn policy_dirs(state: &State, policy_path: &Path) -> BTreeSet<PathBuf> {
     dirs
 }
 
-fn is_policy_input(state: &State, policy_path: Option<&Path>, path: &Path) -> bool {
-    if policy_path.is_some_and(|p| same_file_name(p, path)) {
-        return true;
+/// Whether `path` is the policy file or one of the lists of the policy in force.
+fn policy_input(state: &State, policy_path: Option<&Path>, path: &Path) -> Option<What> {
+    let policy_path = policy_path?;
+    if same_file_name(policy_path, path) {
+        return Some(What::Policy);
     }
     let snapshot = state.snapshot();
     let lists = &snapshot.policy.list_sources;
-    lists.iter().any(|s| same_file_name(&s.path, path))
+    let is_list = lists.iter().any(|s| same_file_name(&s.path, path))
         || path.extension().is_some_and(|e| e == "txt")
-            && lists.iter().any(|s| s.path.parent() == path.parent())
+            && lists.iter().any(|s| s.path.parent() == path.parent());
+    is_list.then_some(What::Lists)
+}
+
+/// An enrolled resolver's lists changed: rebuild the policy in force (the collector's last copy in
+/// `state_dir`, else the bootstrap file) over them. A failure keeps the last good policy.
+async fn reload_enrolled_lists(state: &State, local: &Path, state_dir: Option<&Path>) {
+    let (local, state_dir) = (local.to_path_buf(), state_dir.map(Path::to_path_buf));
+    let built = tokio::task::spawn_blocking(move || match state_dir {
+        Some(dir) => crate::enrolled::starting_policy(&dir, &local).map(|(p, _)| p),
+        None => Policy::load(&local).map_err(anyhow::Error::from),
+    })
+    .await;
+    match built {
+        Ok(Ok(policy)) => {
+            tracing::info!(
+                list_entries = policy.lists.len(),
+                "lists changed; policy rebuilt over them"
+            );
+            policy.warn_blocks_without_lists();
+            state.set_policy(policy);
+        }
+        Ok(Err(e)) => tracing::error!("lists not reloaded, keeping the last good policy: {e:#}"),
+        Err(e) => tracing::error!(error = %e, "list reload task failed"),
+    }
 }
 
 fn same_file_name(a: &Path, b: &Path) -> bool {
