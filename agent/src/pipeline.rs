@@ -27,10 +27,14 @@ const UNSAVED_MAX: usize = 64;
 
 /// Runs `source` on its own thread, forwarding its events; marks the session helper alive while it runs.
 pub fn spawn_source(
-    mut source: Box<dyn Source>,
+    source: Box<dyn Source>,
     tx: mpsc::Sender<SourceEvent>,
     live: Arc<Live>,
 ) -> std::io::Result<()> {
+    // Window changes are sent in step with password fields reported on the accessibility bus.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    let source = crate::source::atspi::with_password_fields(source, tx.clone());
+    let mut source = source;
     std::thread::Builder::new()
         .name("ward-source".into())
         .spawn(move || {

@@ -7,6 +7,8 @@
 //! Constraint: events carry single keys and window metadata only. Nothing here buffers, logs or stores
 //! typed text; that is the text assembler's job, and it keeps text in memory only.
 
+#[cfg(all(unix, not(target_os = "macos")))]
+pub mod atspi;
 pub mod keys;
 #[cfg(windows)]
 pub mod windows;

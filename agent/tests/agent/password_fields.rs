@@ -1,0 +1,197 @@
+//! Password fields found through the accessibility bus: a session D-Bus and the AT-SPI bus beside the
+//! X desktop, real GTK dialogs (zenity), and the agent against a running collector. A phrase typed
+//! into a password field raises nothing; the same phrase typed into a plain entry raises an alert.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::desktop::{wait_until, Desktop};
+use crate::programs::{Agent, Collector};
+
+/// Where Debian's at-spi2-core installs the accessibility bus launcher.
+const LAUNCHER: &str = "/usr/libexec/at-spi-bus-launcher";
+
+const CONFIG: &str = "[monitor]\nnotice_seconds = 1\nidle_flush_ms = 500\n";
+
+/// A desktop session's buses: a session D-Bus and the accessibility bus its launcher starts (which
+/// publishes its address on the X root window as `AT_SPI_BUS`). Killed, with everything they
+/// started, when dropped.
+struct Buses {
+    session: String,
+    runtime_dir: PathBuf,
+    groups: Vec<Child>,
+}
+
+impl Buses {
+    fn start(display: &str, runtime_dir: &Path) -> Buses {
+        for (program, package) in [
+            ("dbus-daemon", "dbus-daemon"),
+            (LAUNCHER, "at-spi2-core"),
+            ("zenity", "zenity"),
+        ] {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {program}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                found,
+                "{program} is missing: install the Debian package {package} (tests/packages.txt)"
+            );
+        }
+        std::fs::create_dir_all(runtime_dir).unwrap();
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .env("DISPLAY", display)
+            .env("XDG_RUNTIME_DIR", runtime_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("dbus-daemon runs (package dbus-daemon)");
+        let mut session = String::new();
+        BufReader::new(daemon.stdout.take().expect("piped"))
+            .read_line(&mut session)
+            .expect("dbus-daemon prints its address");
+        let session = session.trim().to_string();
+        assert!(session.starts_with("unix:"), "session bus: {session:?}");
+        let mut buses = Buses {
+            session,
+            runtime_dir: runtime_dir.to_path_buf(),
+            groups: vec![daemon],
+        };
+        let launcher = Command::new(LAUNCHER)
+            .arg("--launch-immediately")
+            .env("DISPLAY", display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &buses.session)
+            .env("XDG_RUNTIME_DIR", runtime_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("at-spi-bus-launcher runs (package at-spi2-core)");
+        buses.groups.push(launcher);
+        wait_until("the accessibility bus publishes its address", || {
+            let out = Command::new("xprop")
+                .args(["-display", display, "-root", "AT_SPI_BUS"])
+                .output()
+                .expect("xprop runs (package x11-utils)");
+            String::from_utf8_lossy(&out.stdout).contains("unix:")
+        });
+        buses
+    }
+
+    /// Opens a zenity dialog on `desktop` with this session's buses and accessibility left on.
+    fn zenity(&self, desktop: &Desktop, args: &[&str]) -> KillGroup {
+        let child = Command::new("zenity")
+            .args(args)
+            .env("DISPLAY", &desktop.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.session)
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
+            // Settings from memory: no dconf service is started on the test's session bus.
+            .env("GSETTINGS_BACKEND", "memory")
+            .env_remove("NO_AT_BRIDGE")
+            .env_remove("GTK_A11Y")
+            .env_remove("GTK_MODULES")
+            .env_remove("AT_SPI_BUS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("zenity runs (package zenity)");
+        KillGroup(child)
+    }
+}
+
+impl Drop for Buses {
+    fn drop(&mut self) {
+        for child in self.groups.drain(..).rev() {
+            drop(KillGroup(child));
+        }
+    }
+}
+
+/// A process and everything it started (its process group), killed when dropped.
+struct KillGroup(Child);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until a window titled exactly `title` is the active window.
+fn wait_active(desktop: &Desktop, title: &str) {
+    wait_until(&format!("\"{title}\" is the active window"), || {
+        let active = desktop.xdotool(&["getactivewindow"]);
+        let active = active.trim();
+        !active.is_empty() && desktop.xdotool(&["getwindowname", active]).trim() == title
+    });
+}
+
+fn keyboard(a: &Value) -> bool {
+    a["source"] == "keyboard"
+}
+
+#[test]
+fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&tmp.path().join("collector"));
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    agent.enrol(&collector);
+    let desktop = Desktop::start();
+    let buses = Buses::start(&desktop.display, &tmp.path().join("runtime"));
+    agent.run(Some(&desktop.display));
+    wait_until("the agent listens on the accessibility bus", || {
+        agent
+            .log()
+            .contains("password fields are recognised through the accessibility bus")
+    });
+    wait_until("the monitoring notice closes", || {
+        agent.log().contains("monitoring notice shown")
+            && desktop
+                .xdotool(&["search", "--name", "^Monitoring notice$"])
+                .trim()
+                .is_empty()
+    });
+
+    // A sign-in dialog whose title does not say "password": only the field's role tells.
+    let mut sign_in = buses.zenity(&desktop, &["--password", "--title", "Sign in"]);
+    wait_active(&desktop, "Sign in");
+    wait_until("the agent knows the password field has the focus", || {
+        agent
+            .log()
+            .contains("a password field has the focus; typing there is not read")
+    });
+    desktop.type_text("i will kill myself ");
+    desktop.keys(&["Return"]);
+    // Return submits the dialog.
+    let exited = sign_in.0.wait().unwrap();
+    assert!(exited.success(), "zenity --password: {exited}");
+
+    // The same phrase in a plain entry is read.
+    let _notes = buses.zenity(
+        &desktop,
+        &["--entry", "--title", "Notes", "--text", "Notes"],
+    );
+    wait_active(&desktop, "Notes");
+    desktop.type_text("i will kill myself ");
+    desktop.keys(&["Return"]);
+    let alert = collector.wait_alert("the phrase typed into the entry", keyboard);
+    assert_eq!(alert["window_title"], "Notes", "{alert:#}");
+    assert_eq!(alert["application"], "zenity", "{alert:#}");
+    // Keys are handled in order: the password's keys were long seen, and raised nothing.
+    std::thread::sleep(Duration::from_millis(500));
+    let alerts: Vec<Value> = collector.alerts().into_iter().filter(keyboard).collect();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert!(!agent.log().contains("kill myself"));
+}
