@@ -47,6 +47,9 @@ pub enum Command {
     /// Act on one device.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Users seen in monitored sessions and when the monitoring notice was last shown to each
+    /// (users never shown it first).
+    Notices(NoticesArgs),
 }
 
 /// `ward-collector token ...`
@@ -106,4 +109,12 @@ pub enum DeviceCommand {
         /// The device id, as `devices` lists it.
         id: String,
     },
+}
+
+/// `ward-collector notices`
+#[derive(Debug, clap::Args)]
+pub struct NoticesArgs {
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::cli::{Command, DeviceCommand, TokenCommand, UserCommand};
 use crate::config::Config;
+use crate::notices::UserNotice;
 use crate::store::{AlertQuery, AlertRecord, DeviceRecord, NewToken};
 
 /// Runs one subcommand.
@@ -66,6 +67,16 @@ pub fn run(config: &Config, command: Command) -> anyhow::Result<()> {
                     writeln!(out, "{}", device_json(&device))?;
                 } else {
                     writeln!(out, "{}", device_line(&device))?;
+                }
+            }
+        }
+        Command::Notices(args) => {
+            let users = crate::notices::by_user(store.disclosures()?, &store.devices()?);
+            for user in &users {
+                if args.json {
+                    writeln!(out, "{}", notice_json(user))?;
+                } else {
+                    writeln!(out, "{}", notice_line(user))?;
                 }
             }
         }
@@ -194,6 +205,44 @@ fn device_line(d: &DeviceRecord) -> String {
         d.last_heartbeat
             .map(time_text)
             .unwrap_or_else(|| "never".into())
+    )
+}
+
+fn notice_json(u: &UserNotice) -> serde_json::Value {
+    json!({
+        "user": u.user,
+        "never_shown": u.never_shown(),
+        "last_shown": u.last_shown.map(time_text),
+        "notice_sha256": u.notice_sha256,
+        "first_seen": time_text(u.first_seen),
+        "last_seen": time_text(u.last_seen),
+        "devices": u.devices.iter().map(|d| json!({
+            "device": d.device,
+            "hostname": d.hostname,
+            "last_seen": time_text(d.last_seen),
+            "shown": d.shown.map(time_text),
+            "notice_sha256": d.notice_sha256,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn notice_line(u: &UserNotice) -> String {
+    let shown = match u.last_shown {
+        Some(t) => format!("last shown {}", time_text(t)),
+        None => "NEVER SHOWN".into(),
+    };
+    let unshown = u.unshown_devices().count();
+    format!(
+        "{:<24} {:<40} last seen {}  {} device(s){}",
+        u.user,
+        shown,
+        time_text(u.last_seen),
+        u.devices.len(),
+        if unshown > 0 && !u.never_shown() {
+            format!(", not shown on {unshown}")
+        } else {
+            String::new()
+        }
     )
 }
 

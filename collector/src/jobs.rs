@@ -1,4 +1,4 @@
-//! Background jobs: retention (hourly) and silent devices (every minute). Each pass is a plain
+//! Background jobs: retention (hourly; alerts, screenshots and disclosure rows) and silent devices (every minute). Each pass is a plain
 //! function of the state and a time, so tests call it directly with the time they need.
 
 use std::time::Duration;
@@ -19,8 +19,8 @@ pub async fn run(app: App, shutdown: CancellationToken) {
             _ = retention.tick() => {
                 let app = app.clone();
                 match tokio::task::spawn_blocking(move || retention_pass(&app, Timestamp::now())).await {
-                    Ok(Ok(p)) if p.alerts > 0 || !p.screenshots.is_empty() => {
-                        tracing::info!(alerts = p.alerts, screenshots = p.screenshots.len(), "retention purged");
+                    Ok(Ok(p)) if p.alerts > 0 || !p.screenshots.is_empty() || p.disclosures > 0 => {
+                        tracing::info!(alerts = p.alerts, screenshots = p.screenshots.len(), disclosures = p.disclosures, "retention purged");
                     }
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "retention pass failed"),
@@ -64,6 +64,10 @@ pub fn retention_pass(app: &App, now: Timestamp) -> anyhow::Result<Purged> {
         purged = app.store().purge(&rules, screenshots_before, now_us)?;
         Ok(purged.screenshots.clone())
     })?;
+    // Who was shown the monitoring notice is kept as long as the alerts it makes lawful.
+    purged.disclosures = app
+        .store()
+        .purge_disclosures(now_us.saturating_sub(micros(retention.alerts)))?;
     Ok(purged)
 }
 

@@ -7,8 +7,8 @@
 //! Map: [`server`] accepts TLS connections and hands requests to the one [`router`]; [`api`] holds
 //! the `/api/v1` routes; [`app`] the shared state; [`store`] the storage interface and its backends;
 //! [`ca`] and [`tls`] the certificates; [`screenshots`] the content-addressed image files; [`jobs`]
-//! retention and silent-device checks; [`accounts`] the review UI's users; [`commands`] the
-//! administrative subcommands. The review UI adds `ui/` with its routes merged in [`router`].
+//! retention and silent-device checks; [`accounts`] the review UI's users; [`notices`] who was shown
+//! the monitoring notice; [`commands`] the administrative subcommands. The review UI adds `ui/` with its routes merged in [`router`].
 #![deny(missing_docs)]
 
 pub mod accounts;
@@ -21,6 +21,7 @@ pub mod commands;
 pub mod config;
 pub mod files;
 pub mod jobs;
+pub mod notices;
 pub mod screenshots;
 pub mod server;
 pub mod store;

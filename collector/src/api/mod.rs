@@ -22,7 +22,7 @@ pub use error::{Failure, Refusal, CODES};
 use extract::{Device, Strict};
 
 use crate::app::App;
-use crate::store::{HeartbeatRecord, LeaseRecord, PolicyRecord};
+use crate::store::{HeartbeatRecord, LeaseRecord, PolicyRecord, SessionSeen};
 
 /// Every API path; `collector/openapi.yaml` documents each (a test keeps them in step).
 pub const PATHS: [&str; 7] = [
@@ -78,6 +78,15 @@ async fn heartbeat(
         spool_depth: i64::from(hb.spool_depth),
         spool_dropped: i64::from(hb.spool_dropped),
         dead_helpers: (!dead.is_empty()).then(|| dead.join(",")),
+        sessions: hb
+            .sessions
+            .iter()
+            .map(|s| SessionSeen {
+                user: s.user.clone(),
+                notice_shown: s.notice_shown.map(|t| t.as_microsecond()),
+                notice_sha256: s.notice_sha256.clone(),
+            })
+            .collect(),
     };
     let id = device.record.id.clone();
     app.with_store(move |s| s.record_heartbeat(&id, &record))

@@ -96,4 +96,18 @@ CREATE TABLE users (
     crate::ui::store::MIGRATION,
     // 3: a covering index for the review UI's per-category counts.
     crate::ui::store::MIGRATION_COUNTS,
+    // 4: disclosure: per user and device, when they were seen in a monitored session and when the
+    //    monitoring notice was last shown to them (and which text, by its SHA-256).
+    r#"
+CREATE TABLE disclosures (
+    user_name TEXT NOT NULL,
+    device TEXT NOT NULL,
+    first_seen_us BIGINT NOT NULL,
+    last_seen_us BIGINT NOT NULL,
+    shown_us BIGINT,
+    notice_sha256 TEXT,
+    PRIMARY KEY (user_name, device)
+);
+CREATE INDEX disclosures_by_last_seen ON disclosures (last_seen_us);
+"#,
 ];

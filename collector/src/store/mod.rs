@@ -153,6 +153,37 @@ pub struct HeartbeatRecord {
     pub spool_dropped: i64,
     /// Comma-separated users whose helper is dead, if any.
     pub dead_helpers: Option<String>,
+    /// Every user in the heartbeat's sessions, with the notice showing the agent reports.
+    pub sessions: Vec<SessionSeen>,
+}
+
+/// A user in a heartbeat's sessions, for the disclosure record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSeen {
+    /// Signed-in user.
+    pub user: String,
+    /// When the monitoring notice was shown at this logon, if it was.
+    pub notice_shown: Option<Micros>,
+    /// Hex SHA-256 of the notice text shown.
+    pub notice_sha256: Option<String>,
+}
+
+/// Disclosure, per user and device: seen in monitored sessions from `first_seen` to `last_seen`,
+/// and shown the monitoring notice last at `shown` (never, if `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisclosureRecord {
+    /// User.
+    pub user: String,
+    /// Device id.
+    pub device: String,
+    /// First heartbeat that named the user on this device.
+    pub first_seen: Micros,
+    /// Latest heartbeat that did.
+    pub last_seen: Micros,
+    /// Latest showing of the notice on this device.
+    pub shown: Option<Micros>,
+    /// Hex SHA-256 of the text shown then.
+    pub notice_sha256: Option<String>,
 }
 
 /// One alert as stored.
@@ -276,6 +307,8 @@ pub struct Purged {
     pub alerts: u64,
     /// Screenshot content addresses no alert refers to any more (their files must go too).
     pub screenshots: Vec<String>,
+    /// Disclosure rows of users not seen for as long as alerts are kept.
+    pub disclosures: u64,
 }
 
 /// Everything the collector stores. Implemented by [`sqlite::SqliteStore`] and
@@ -301,8 +334,13 @@ pub trait Store: Send + Sync + 'static {
     fn devices(&self) -> Result<Vec<DeviceRecord>>;
     /// Revokes a device; `false` if no such device.
     fn revoke_device(&self, id: &str, now: Micros) -> Result<bool>;
-    /// Records a heartbeat and clears the silent flag.
+    /// Records a heartbeat and clears the silent flag; records each session's user (and notice
+    /// showing) in the disclosure table, in the same transaction.
     fn record_heartbeat(&self, device: &str, heartbeat: &HeartbeatRecord) -> Result<()>;
+    /// The disclosure table, by user then device.
+    fn disclosures(&self) -> Result<Vec<DisclosureRecord>>;
+    /// Forgets disclosure rows of users not seen since `before` (retention); returns how many.
+    fn purge_disclosures(&self, before: Micros) -> Result<u64>;
     /// Flags a device silent and stores the alert that says so, in one transaction; `false` if it
     /// was already flagged.
     fn flag_silent(&self, device: &str, now: Micros, alert: &AlertRecord) -> Result<bool>;

@@ -333,8 +333,40 @@ impl Store for PostgresStore {
                     &device,
                 ],
             )?;
+            for seen in &h.sessions {
+                tx.execute(
+                    sql::SEE_SESSION,
+                    &[
+                        &seen.user,
+                        &device,
+                        &h.received,
+                        &seen.notice_shown,
+                        &seen.notice_sha256,
+                    ],
+                )?;
+            }
             Ok(())
         })
+    }
+
+    fn disclosures(&self) -> Result<Vec<DisclosureRecord>> {
+        self.read(|c| {
+            Ok(c.query(sql::DISCLOSURES, &[])?
+                .iter()
+                .map(|r| DisclosureRecord {
+                    user: r.get(0),
+                    device: r.get(1),
+                    first_seen: r.get(2),
+                    last_seen: r.get(3),
+                    shown: r.get(4),
+                    notice_sha256: r.get(5),
+                })
+                .collect())
+        })
+    }
+
+    fn purge_disclosures(&self, before: Micros) -> Result<u64> {
+        self.write(|tx| Ok(tx.execute(sql::PURGE_DISCLOSURES, &[&before])?))
     }
 
     fn flag_silent(&self, device: &str, now: Micros, alert: &AlertRecord) -> Result<bool> {

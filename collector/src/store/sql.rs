@@ -23,6 +23,14 @@ pub fn devices() -> String {
 pub const REVOKE_DEVICE: &str =
     "UPDATE devices SET revoked_us = COALESCE(revoked_us, $1) WHERE id = $2";
 pub const HEARTBEAT: &str = "UPDATE devices SET last_heartbeat_us = $1, last_ip = $2, hostname = $3, os = $4, program_version = $5, wordlist_version = $6, spool_depth = $7, spool_dropped = spool_dropped + $8, dead_helpers = $9, silent_since_us = NULL WHERE id = $10";
+/// One user seen in a heartbeat's sessions. Times only move forward: a heartbeat that arrives late
+/// (or repeats an older showing) never replaces a newer notice time or its text's hash.
+pub const SEE_SESSION: &str = "INSERT INTO disclosures (user_name, device, first_seen_us, last_seen_us, shown_us, notice_sha256) VALUES ($1, $2, $3, $3, $4, $5) ON CONFLICT (user_name, device) DO UPDATE SET \
+    last_seen_us = CASE WHEN excluded.last_seen_us > disclosures.last_seen_us THEN excluded.last_seen_us ELSE disclosures.last_seen_us END, \
+    notice_sha256 = CASE WHEN excluded.shown_us IS NOT NULL AND (disclosures.shown_us IS NULL OR excluded.shown_us > disclosures.shown_us) THEN excluded.notice_sha256 ELSE disclosures.notice_sha256 END, \
+    shown_us = CASE WHEN excluded.shown_us IS NOT NULL AND (disclosures.shown_us IS NULL OR excluded.shown_us > disclosures.shown_us) THEN excluded.shown_us ELSE disclosures.shown_us END";
+pub const DISCLOSURES: &str = "SELECT user_name, device, first_seen_us, last_seen_us, shown_us, notice_sha256 FROM disclosures ORDER BY user_name, device";
+pub const PURGE_DISCLOSURES: &str = "DELETE FROM disclosures WHERE last_seen_us < $1";
 pub const FLAG_SILENT: &str =
     "UPDATE devices SET silent_since_us = $1 WHERE id = $2 AND silent_since_us IS NULL";
 

@@ -265,8 +265,38 @@ impl Store for SqliteStore {
                 h.dead_helpers,
                 device
             ])?;
+            for seen in &h.sessions {
+                tx.prepare_cached(sql::SEE_SESSION)?.execute(params![
+                    seen.user,
+                    device,
+                    h.received,
+                    seen.notice_shown,
+                    seen.notice_sha256
+                ])?;
+            }
             Ok(())
         })
+    }
+
+    fn disclosures(&self) -> Result<Vec<DisclosureRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(sql::DISCLOSURES)?;
+            let rows = stmt.query_map([], |r| {
+                Ok(DisclosureRecord {
+                    user: r.get(0)?,
+                    device: r.get(1)?,
+                    first_seen: r.get(2)?,
+                    last_seen: r.get(3)?,
+                    shown: r.get(4)?,
+                    notice_sha256: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn purge_disclosures(&self, before: Micros) -> Result<u64> {
+        self.write(|tx| Ok(tx.execute(sql::PURGE_DISCLOSURES, params![before])? as u64))
     }
 
     fn flag_silent(&self, device: &str, now: Micros, alert: &AlertRecord) -> Result<bool> {

@@ -1,5 +1,6 @@
-//! Pages for IT and the DSL that are not alerts: accounts (with recovery by an admin), devices, the
-//! audit log, and suggested wordlist suppressions from false positives.
+//! Pages for IT and the DSL that are not alerts: accounts (with recovery by an admin), devices, who
+//! was shown the monitoring notice, the audit log, and suggested wordlist suppressions from false
+//! positives.
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
@@ -437,4 +438,137 @@ pub async fn devices(State(ui): State<Ui>, Signed(ctx): Signed) -> Result<Respon
     Ok(page_response(layout::page(
         &ctx, "Devices", "/devices", body,
     )))
+}
+
+/// `GET /notices`: users seen in monitored sessions and when each was last shown the monitoring
+/// notice; users never shown it first. Pupil names on a page: the view is audited.
+pub async fn notices(State(ui): State<Ui>, Signed(ctx): Signed) -> Result<Response, UiError> {
+    require(
+        ctx.viewer.is_admin() || ctx.viewer.has(Role::Dsl),
+        "Monitoring notices are for the DSL and administrators.",
+    )?;
+    let users = ui
+        .app
+        .with_store(|s| Ok(crate::notices::by_user(s.disclosures()?, &s.devices()?)))
+        .await?;
+    let never = users.iter().filter(|u| u.never_shown()).count();
+    ui.audit(
+        &ctx.viewer.name,
+        "notices.view",
+        "notices",
+        &format!("{} users, {never} never shown", users.len()),
+    )
+    .await?;
+    let body = notices_body(&users, |t| ui.time(t));
+    Ok(page_response(layout::page(
+        &ctx,
+        "Monitoring notices",
+        "/notices",
+        body,
+    )))
+}
+
+/// The notices table; `time` formats a stored time for the reader.
+fn notices_body(users: &[crate::notices::UserNotice], time: impl Fn(i64) -> String) -> Html {
+    let never = users.iter().filter(|u| u.never_shown()).count();
+    let rows: Html = users
+        .iter()
+        .map(|u| {
+            let unshown: Vec<String> = u
+                .unshown_devices()
+                .map(|d| d.hostname.clone().unwrap_or_else(|| d.device.clone()))
+                .collect();
+            let state = if u.never_shown() {
+                Html::lit("<strong class=\"sev sev4\">never shown</strong>")
+            } else if !unshown.is_empty() {
+                html!(
+                    "<strong class=\"sev sev3\">not shown on {}</strong>",
+                    unshown.join(", ")
+                )
+            } else {
+                Html::lit("shown")
+            };
+            let hosts: Vec<String> = u
+                .devices
+                .iter()
+                .map(|d| d.hostname.clone().unwrap_or_else(|| d.device.clone()))
+                .collect();
+            html!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                u.user,
+                u.last_shown.map(&time).unwrap_or_else(|| "never".into()),
+                u.notice_sha256.as_deref().map(|h| &h[..h.len().min(12)]).unwrap_or("-"),
+                time(u.last_seen),
+                hosts.join(", "),
+                state
+            )
+        })
+        .collect();
+    let summary = if never > 0 {
+        html!(
+            "<p class=\"notice\" role=\"alert\">{} of {} users seen in monitored sessions were never shown the monitoring notice: \
+             check that the notice is switched on (<code>notice_seconds</code>) on their devices.</p>",
+            never,
+            users.len()
+        )
+    } else {
+        html!(
+            "<p class=\"ok\">All {} users seen in monitored sessions were shown the monitoring notice.</p>",
+            users.len()
+        )
+    };
+    html!(
+        "{}<p class=\"muted\">Monitoring is never covert: the agent shows the school's notice at each logon and reports it \
+         with every heartbeat. <em>Notice</em> is the start of the SHA-256 of the text shown, so a change of wording shows here.</p>\
+         <table id=\"notices\"><thead><tr><th scope=\"col\">User</th><th scope=\"col\">Last shown</th><th scope=\"col\">Notice</th>\
+         <th scope=\"col\">Last seen</th><th scope=\"col\">Devices</th><th scope=\"col\">State</th></tr></thead><tbody>{}</tbody></table>",
+        summary,
+        rows
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notices::{DeviceNotice, UserNotice};
+
+    fn user(name: &str, shown: &[Option<i64>]) -> UserNotice {
+        let devices: Vec<DeviceNotice> = shown
+            .iter()
+            .enumerate()
+            .map(|(i, s)| DeviceNotice {
+                device: format!("dev-{i}"),
+                hostname: Some(format!("ws-{i}")),
+                last_seen: 100,
+                shown: *s,
+                notice_sha256: s.map(|_| "ab".repeat(32)),
+            })
+            .collect();
+        UserNotice {
+            user: name.into(),
+            first_seen: 1,
+            last_seen: 100,
+            last_shown: shown.iter().flatten().max().copied(),
+            notice_sha256: shown.iter().flatten().next().map(|_| "ab".repeat(32)),
+            devices,
+        }
+    }
+
+    #[test]
+    fn the_notices_page_flags_users_never_shown_and_escapes_names() {
+        let users = vec![
+            user("<b>bo</b>", &[None]),
+            user("alex", &[Some(50), None]),
+            user("cy", &[Some(60)]),
+        ];
+        let page = notices_body(&users, |t| format!("t{t}")).into_string();
+        assert!(page.contains("1 of 3 users"), "{page}");
+        assert!(page.contains("&lt;b&gt;bo&lt;/b&gt;"), "{page}");
+        assert!(!page.contains("<b>bo"), "{page}");
+        assert!(page.contains("never shown"), "{page}");
+        assert!(page.contains("not shown on ws-1"), "{page}");
+        assert!(page.contains("<code>abababababab</code>"), "{page}");
+        let all = notices_body(&users[2..], |t| format!("t{t}")).into_string();
+        assert!(all.contains("All 1 users"), "{all}");
+    }
 }

@@ -41,6 +41,9 @@ pub fn page(ctx: &Ctx, title: &str, current: &str, body: Html) -> Html {
     if v.may_export() || v.has(super::roles::Role::Dsl) {
         links.push(("/suppressions", "Suppressions"));
     }
+    if v.is_admin() || v.has(super::roles::Role::Dsl) {
+        links.push(("/notices", "Notices"));
+    }
     if v.is_admin() {
         links.push(("/devices", "Devices"));
         links.push(("/policy", "Filtering"));

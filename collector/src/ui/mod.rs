@@ -177,6 +177,7 @@ pub fn router(ui: Ui) -> Router {
         .route("/users", get(admin::users).post(admin::add_user))
         .route("/users/{name}", post(admin::change_user))
         .route("/devices", get(admin::devices))
+        .route("/notices", get(admin::notices))
         .route("/policy", get(policy::page).post(policy::propose))
         .route(
             "/policy/changes/{id}",

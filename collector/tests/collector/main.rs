@@ -8,6 +8,7 @@ mod enrol;
 mod harness;
 mod ingest;
 mod jobs;
+mod notices;
 mod postgres;
 mod refusals;
 mod stream;
