@@ -308,11 +308,36 @@ fn wordlists_reload_live_and_a_broken_file_keeps_the_last_good_set() {
     });
 }
 
+/// `ward-collector notices --json`: one object per user seen in a monitored session.
+fn notices(collector: &Collector) -> Vec<Value> {
+    let out = std::process::Command::new(crate::programs::program("ward-collector"))
+        .args(["notices", "--json", "--data-dir"])
+        .arg(&collector.data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn the_session_helper_and_the_service_split_the_work() {
     let tmp = tempfile::tempdir().unwrap();
     let collector = Collector::start(&tmp.path().join("collector"));
-    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    // The school's own notice text; heartbeats every second so its record arrives promptly.
+    let notice = "This computer is monitored by the school to keep you safe.";
+    let config = format!(
+        "[identity]\nuser = \"pupil.notice\"\n{}notice = \"{notice}\"\n[shipper]\nheartbeat_seconds = 1\n",
+        CONFIG
+    );
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), &config);
     agent.enrol(&collector);
     let mut desktop = Desktop::start();
     let window = desktop.open_terminal("Chat");
@@ -344,4 +369,16 @@ fn the_session_helper_and_the_service_split_the_work() {
         matches!(device["sessions_without_helper"].as_u64(), None | Some(0)),
         "{device}"
     );
+    // Disclosure: the helper's session record carries the showing, the service's heartbeat takes it
+    // to the collector, which records it for the user with the SHA-256 of the school's text.
+    let seen = wait_for("the notice record at the collector", 60, || {
+        notices(&collector)
+            .into_iter()
+            .find(|u| u["user"] == "pupil.notice" && u["never_shown"] == false)
+    });
+    use sha2::Digest;
+    let sha256 = hex::encode(sha2::Sha256::digest(notice.as_bytes()));
+    assert_eq!(seen["notice_sha256"], sha256.as_str(), "{seen}");
+    assert!(seen["last_shown"].is_string(), "{seen}");
+    assert_eq!(seen["devices"][0]["device"], device["id"], "{seen}");
 }
