@@ -309,3 +309,57 @@ fn heartbeat_sessions_carry_the_latest_notice_of_each_user() {
     assert_eq!(sessions[1].notice_shown, None);
     assert_eq!(sessions[1].notice_sha256, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_notice_shown_while_the_collector_was_down_arrives_with_a_later_heartbeat() {
+    let state = tempfile::tempdir().unwrap();
+    let shown = jiff::Timestamp::now();
+    let sha256 = crate::notice::fingerprint("You are monitored.");
+    crate::sessions::write(
+        state.path(),
+        &crate::sessions::SessionRecord {
+            user: "pupil1".into(),
+            display: ":0".into(),
+            updated: shown,
+            notice_shown: Some(shown),
+            notice_sha256: Some(sha256.clone()),
+        },
+    )
+    .unwrap();
+    let collector = Arc::new(Collector {
+        state: Mutex::new(State {
+            down: 1,
+            ..State::default()
+        }),
+    });
+    let shutdown = CancellationToken::new();
+    let shipper = Shipper::new(
+        Arc::clone(&collector),
+        spool_with(&[]),
+        ShipperSettings {
+            state_dir: Some(state.path().to_path_buf()),
+            ..settings()
+        },
+        Arc::new(Notify::new()),
+        Arc::new(Live::default()),
+        None,
+    );
+    let task = tokio::spawn(shipper.run(shutdown.clone()));
+    // Down at logon: the first heartbeat fails and carries nothing away.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(collector.state.lock().unwrap().heartbeats.is_empty());
+    collector.state.lock().unwrap().down = 0;
+    for _ in 0..1000 {
+        if !collector.state.lock().unwrap().heartbeats.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let heartbeat = collector.state.lock().unwrap().heartbeats[0].clone();
+    assert_eq!(heartbeat.sessions.len(), 1);
+    assert_eq!(heartbeat.sessions[0].notice_shown, Some(shown));
+    assert_eq!(heartbeat.sessions[0].notice_sha256, Some(sha256));
+    ward_protocol::Validate::validate(&heartbeat, jiff::Timestamp::now()).unwrap();
+    shutdown.cancel();
+    task.await.unwrap();
+}
