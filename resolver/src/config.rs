@@ -83,19 +83,24 @@ struct RawRateLimit {
 #[serde(deny_unknown_fields, default)]
 struct RawQueryLog {
     enabled: bool,
-    rotate_mib: u64,
+    rotate_mib: f64,
     retention_days: u32,
+    max_total_mib: f64,
 }
 
 impl Default for RawQueryLog {
     fn default() -> Self {
         RawQueryLog {
             enabled: true,
-            rotate_mib: 64,
+            rotate_mib: 64.0,
             retention_days: 30,
+            max_total_mib: 4096.0,
         }
     }
 }
+
+/// Smallest file size a query log rotates at (a few dozen records).
+const MIN_ROTATE_MIB: f64 = 1.0 / 64.0;
 
 /// Cache settings.
 #[derive(Debug, Clone)]
@@ -139,10 +144,12 @@ pub struct RateLimitConfig {
 pub struct QueryLogConfig {
     /// Whether decisions are logged.
     pub enabled: bool,
-    /// Rotate when the current file passes this size.
+    /// Rotate when the current file passes this size (it also rotates daily).
     pub rotate_bytes: u64,
     /// Delete rotated files older than this many days.
     pub retention_days: u32,
+    /// Delete the oldest rotated files while all of them together are larger than this.
+    pub max_total_bytes: u64,
 }
 
 /// Validated resolver settings.
@@ -226,7 +233,20 @@ impl Config {
             enabled,
             rotate_mib,
             retention_days,
+            max_total_mib,
         } = query_log;
+        if rotate_mib.is_nan()
+            || rotate_mib < MIN_ROTATE_MIB
+            || max_total_mib.is_nan()
+            || max_total_mib < rotate_mib
+        {
+            return Err(ConfigError::invalid(
+                path,
+                format!(
+                    "query_log: rotate_mib must be at least {MIN_ROTATE_MIB} and max_total_mib at least rotate_mib"
+                ),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             listen,
@@ -255,10 +275,61 @@ impl Config {
             },
             query_log: QueryLogConfig {
                 enabled,
-                rotate_bytes: rotate_mib.max(1) * 1024 * 1024,
+                rotate_bytes: mib_to_bytes(rotate_mib),
                 retention_days,
+                max_total_bytes: mib_to_bytes(max_total_mib),
             },
             udp_payload,
         })
+    }
+}
+
+fn mib_to_bytes(mib: f64) -> u64 {
+    (mib * 1024.0 * 1024.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config")
+            .join(name)
+    }
+
+    #[test]
+    fn every_example_loads_and_an_unknown_key_in_any_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["resolver.toml", "gateway.toml"] {
+            let config = Config::load(&example(name)).unwrap();
+            assert!(config.query_log.max_total_bytes >= config.query_log.rotate_bytes);
+            let text = std::fs::read_to_string(example(name)).unwrap();
+            let broken = dir.path().join(name);
+            std::fs::write(&broken, format!("{text}\nno_such_key = 1\n")).unwrap();
+            assert!(Config::load(&broken).is_err(), "{name} with an unknown key");
+        }
+    }
+
+    #[test]
+    fn a_query_log_bound_below_its_rotation_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resolver.toml");
+        let write = |query_log: &str| {
+            std::fs::write(
+                &path,
+                format!("listen = [\"127.0.0.1:0\"]\nupstreams = []\npolicy = \"p.toml\"\n[query_log]\n{query_log}\n"),
+            )
+            .unwrap();
+        };
+        write("rotate_mib = 0.5\nmax_total_mib = 2");
+        assert_eq!(
+            Config::load(&path).unwrap().query_log.rotate_bytes,
+            512 * 1024
+        );
+        write("rotate_mib = 8\nmax_total_mib = 4");
+        assert!(Config::load(&path).is_err());
+        write("rotate_mib = 0.001");
+        assert!(Config::load(&path).is_err());
     }
 }

@@ -1,7 +1,10 @@
 //! The query log: one JSON line per decision, written by its own thread so the hot path only hands
 //! over a small record through a bounded channel (when the channel is full the record is counted and
-//! dropped rather than delaying an answer). Files rotate by size; rotated files older than the
-//! retention period are deleted.
+//! dropped rather than delaying an answer). The current file rotates when it reaches its size or
+//! holds records from more than a day ago; rotated files are deleted once older than the retention
+//! period, and the oldest go first while all of them together pass the total size bound (so a busy
+//! day cannot fill the disk). Rotated files are named `queries-<UTC time of rotation>.jsonl`, so
+//! their names sort oldest first.
 //!
 //! Fields: `time`, `client`, `identity`, `user`, `group`, `tier`, `name`, `type`, `decision`
 //! (allow, block, rewrite), `category`, `rule`, `rcode`, `cached`, `latency_us`.
@@ -13,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use jiff::Timestamp;
 
@@ -27,6 +30,13 @@ pub const CURRENT: &str = "queries.jsonl";
 /// Records buffered for the writer (about 80 ms at 100,000 queries per second); beyond that they
 /// are counted and dropped rather than delaying answers or growing memory.
 const CHANNEL: usize = 8_192;
+/// The current file is rotated once its first record is this old, so retention applies to quiet
+/// resolvers too.
+const ROTATE_AGE: Duration = Duration::from_secs(86_400);
+/// How often retention is applied between rotations.
+const PURGE_EVERY: Duration = Duration::from_secs(3_600);
+/// Records between checks of the age and purge clocks while the log is busy.
+const CHECK_EVERY: u32 = 4_096;
 
 /// One decision, as handed from the hot path.
 pub struct Record {
@@ -110,18 +120,33 @@ struct Writer {
     config: QueryLogConfig,
     file: BufWriter<File>,
     written: u64,
+    /// When the current file's first record was written (its creation time for an existing file).
+    started: SystemTime,
+    purged: Instant,
+    since_check: u32,
 }
 
 impl Writer {
     fn open(dir: PathBuf, config: QueryLogConfig) -> std::io::Result<Writer> {
         let path = dir.join(CURRENT);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let written = file.metadata()?.len();
+        let meta = file.metadata()?;
+        let written = meta.len();
+        let started = if written == 0 {
+            SystemTime::now()
+        } else {
+            meta.created()
+                .or_else(|_| meta.modified())
+                .unwrap_or_else(|_| SystemTime::now())
+        };
         Ok(Writer {
             dir,
             config,
             file: BufWriter::with_capacity(1 << 16, file),
             written,
+            started,
+            purged: Instant::now(),
+            since_check: 0,
         })
     }
 
@@ -136,6 +161,10 @@ impl Writer {
                     if let Err(e) = self.write(line.as_bytes()) {
                         tracing::warn!(error = %e, "query log write failed");
                     }
+                    self.since_check += 1;
+                    if self.since_check >= CHECK_EVERY {
+                        self.housekeeping();
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let _ = self.file.flush();
@@ -143,6 +172,7 @@ impl Writer {
                     if lost > 0 {
                         tracing::warn!(lost, "query log fell behind; records were dropped");
                     }
+                    self.housekeeping();
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let _ = self.file.flush();
@@ -152,8 +182,21 @@ impl Writer {
         }
     }
 
+    /// Rotates a day-old file and applies retention when an hour has passed since the last time.
+    fn housekeeping(&mut self) {
+        self.since_check = 0;
+        let old = self.started.elapsed().is_ok_and(|age| age >= ROTATE_AGE);
+        if self.written > 0 && old {
+            if let Err(e) = self.rotate() {
+                tracing::warn!(error = %e, "query log rotation failed");
+            }
+        } else if self.purged.elapsed() >= PURGE_EVERY {
+            self.purge();
+        }
+    }
+
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
-        if self.written + line.len() as u64 > self.config.rotate_bytes {
+        if self.written > 0 && self.written + line.len() as u64 > self.config.rotate_bytes {
             self.rotate()?;
         }
         self.file.write_all(line)?;
@@ -171,27 +214,48 @@ impl Writer {
         Ok(())
     }
 
-    /// Deletes rotated files past the retention period.
-    fn purge(&self) {
+    /// Deletes rotated files past the retention period, then the oldest while the rest together
+    /// pass the total size bound.
+    fn purge(&mut self) {
+        self.purged = Instant::now();
         let keep = Duration::from_secs(u64::from(self.config.retention_days) * 86_400);
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
+        let mut rotated: Vec<(String, u64)> = Vec::new();
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
+            let name = entry.file_name().to_string_lossy().into_owned();
             if !name.starts_with("queries-") {
                 continue;
             }
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
+            let Ok(meta) = entry.metadata() else { continue };
+            // A file's modification time is that of its newest record.
+            let expired = meta
+                .modified()
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > keep);
-            if old {
-                let _ = std::fs::remove_file(entry.path());
+            if expired {
+                self.remove(&name, "past the retention period");
+            } else {
+                rotated.push((name, meta.len()));
             }
+        }
+        rotated.sort();
+        let mut total: u64 = rotated.iter().map(|(_, len)| len).sum();
+        for (name, len) in rotated {
+            if total <= self.config.max_total_bytes {
+                break;
+            }
+            self.remove(&name, "over the total size bound");
+            total -= len;
+        }
+    }
+
+    fn remove(&self, name: &str, why: &str) {
+        match std::fs::remove_file(self.dir.join(name)) {
+            Ok(()) => tracing::info!(file = name, "query log file deleted: {why}"),
+            Err(e) => tracing::warn!(file = name, error = %e, "cannot delete query log file"),
         }
     }
 }

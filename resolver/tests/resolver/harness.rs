@@ -127,7 +127,11 @@ pub fn write_config(dir: &Path, options: &Options) -> PathBuf {
 impl Ward {
     /// Starts the binary and waits until it listens.
     pub fn start(options: Options) -> Ward {
-        let dir = tempfile::tempdir().unwrap();
+        Ward::start_in(tempfile::tempdir().unwrap(), options)
+    }
+
+    /// Starts the binary in `dir`, which may already hold state (`dir/state`).
+    pub fn start_in(dir: tempfile::TempDir, options: Options) -> Ward {
         let config = write_config(dir.path(), &options);
         let mut child = Command::new(BIN)
             .args(["--log-format", "json", "--config"])

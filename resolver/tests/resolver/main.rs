@@ -3,6 +3,7 @@
 
 mod cli;
 mod harness;
+mod querylog;
 mod reload;
 mod resilience;
 mod serving;
