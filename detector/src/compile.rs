@@ -1,5 +1,6 @@
 //! Building a [`Detector`]: parse every file, apply suppressions, normalise every phrase, and compile
-//! one Aho-Corasick automaton for phrases, exclusions and context words together.
+//! the phrases into two anchored tries (Latin script and the rest); exclusions and context words stay
+//! beside their entries for verification.
 //!
 //! This is the costly step (milliseconds for thousands of phrases); it runs once per load and the
 //! result is immutable, so scans never lock anything.
@@ -7,9 +8,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::automaton::Automaton;
-use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind, StartKind};
 use ward_protocol::Category;
 
 use crate::error::{LoadError, LoadErrors};
@@ -52,10 +50,10 @@ pub(crate) struct Entry {
 /// Build once per load with [`Detector::build`]; share with `Arc`; scan with [`Detector::scan`]
 /// (whole text) or a [`crate::Window`] (typing).
 pub struct Detector {
-    /// Automaton for patterns starting with an ASCII byte.
-    pub(crate) latin: Part,
-    /// Automaton for patterns starting with a non-ASCII byte.
-    pub(crate) other: Part,
+    /// Trie of the patterns starting with an ASCII byte.
+    pub(crate) latin: Trie,
+    /// Trie of the patterns starting with a non-ASCII byte.
+    pub(crate) other: Trie,
     /// Per pattern: its normalised text and the range of `targets` (entry indices) it stands for.
     /// One pattern may stand for several entries (the same phrase in two categories or languages).
     pub(crate) patterns: Vec<(String, u32, u32)>,
@@ -74,6 +72,7 @@ impl std::fmt::Debug for Detector {
             .field("version", &self.version)
             .field("entries", &self.entries.len())
             .field("patterns", &self.patterns.len())
+            .field("states", &(self.latin.states() + self.other.states()))
             .finish()
     }
 }
@@ -130,7 +129,7 @@ impl Detector {
 
     /// Heap bytes held by the phrase automaton (the bulk of a detector's memory).
     pub fn automaton_bytes(&self) -> usize {
-        self.latin.dfa.memory_usage() + self.other.dfa.memory_usage()
+        self.latin.memory() + self.other.memory()
     }
 
     /// Number of wordlist entries loaded (after suppressions).
@@ -145,31 +144,138 @@ impl Detector {
     }
 }
 
-/// One automaton over a subset of the patterns.
-pub(crate) struct Part {
-    pub(crate) dfa: DFA,
-    pub(crate) start: aho_corasick::automaton::StateID,
-    /// The automaton's pattern id → index into [`Detector::patterns`].
-    pub(crate) pattern: Vec<u32>,
+/// An anchored phrase trie over a small byte alphabet: walked from a word start, one table look-up
+/// per normalised byte.
+///
+/// Why not a general Aho-Corasick automaton: walks always start at a word start, so failure links
+/// are never taken and a trie is the whole automaton. Its own table can then be small: bytes no
+/// phrase uses share one class (so a row is about 40 entries for Latin phrases) and state ids are
+/// 16 bits, breadth-first, so the shallow states every word touches sit together in cache.
+pub(crate) struct Trie {
+    /// Byte → column; column 0 is every byte no phrase of this trie contains.
+    classes: [u8; 256],
+    /// Columns per row.
+    width: usize,
+    /// `next[state * width + class]`; state [`DEAD`] has a row of zeros.
+    next: Vec<u16>,
+    /// Bit per state: a phrase ends here.
+    ends: Vec<u64>,
+    /// Per state: index into [`Detector::patterns`] of the phrase ending here, or `u32::MAX`.
+    pattern: Vec<u32>,
 }
 
-impl Part {
-    fn build(texts: &[Vec<u8>], subset: Vec<usize>) -> Result<Part, LoadError> {
-        let dfa = DFA::builder()
-            .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Anchored)
-            .byte_classes(true)
-            .prefilter(false)
-            .build(subset.iter().map(|&i| &texts[i]))
-            .map_err(|e| LoadError::Automaton(e.to_string()))?;
-        let start = dfa
-            .start_state(Anchored::Yes)
-            .map_err(|e| LoadError::Automaton(e.to_string()))?;
-        Ok(Part {
-            dfa,
-            start,
-            pattern: subset.into_iter().map(|i| i as u32).collect(),
+/// The state a walk falls into when no phrase continues with the byte read.
+pub(crate) const DEAD: u16 = 0;
+/// The state a walk begins in.
+pub(crate) const ROOT: u16 = 1;
+
+impl Trie {
+    fn build(texts: &[Vec<u8>], subset: &[usize]) -> Result<Trie, LoadError> {
+        // Columns: one per byte used, in byte order, after column 0.
+        let mut used = [false; 256];
+        for &i in subset {
+            for &b in &texts[i] {
+                used[b as usize] = true;
+            }
+        }
+        let mut classes = [0u8; 256];
+        let mut width = 1usize;
+        for b in 0..256 {
+            if used[b] {
+                classes[b] = width as u8;
+                width += 1;
+            }
+        }
+        // A plain pointer trie first (children by column), then renumbered breadth-first.
+        let mut children: Vec<Vec<(u8, usize)>> = vec![Vec::new()];
+        let mut ends: Vec<u32> = vec![u32::MAX];
+        for &i in subset {
+            let mut node = 0;
+            for &b in &texts[i] {
+                let c = classes[b as usize];
+                node = match children[node].iter().find(|(k, _)| *k == c) {
+                    Some(&(_, n)) => n,
+                    None => {
+                        children.push(Vec::new());
+                        ends.push(u32::MAX);
+                        let n = children.len() - 1;
+                        children[node].push((c, n));
+                        n
+                    }
+                };
+            }
+            ends[node] = i as u32;
+        }
+        let states = children.len() + 1;
+        if states > usize::from(u16::MAX) {
+            return Err(LoadError::Automaton(format!(
+                "the phrases need {states} automaton states; at most {} fit",
+                u16::MAX
+            )));
+        }
+        let mut order = Vec::with_capacity(children.len());
+        let mut id = vec![0u16; children.len()];
+        order.push(0usize);
+        id[0] = ROOT;
+        let mut k = 0;
+        while k < order.len() {
+            let node = order[k];
+            let mut kids = children[node].clone();
+            kids.sort_unstable();
+            for (_, n) in kids {
+                id[n] = (order.len() + 1) as u16;
+                order.push(n);
+            }
+            k += 1;
+        }
+        let mut next = vec![DEAD; states * width];
+        let mut bits = vec![0u64; states.div_ceil(64)];
+        let mut pattern = vec![u32::MAX; states];
+        for (node, kids) in children.iter().enumerate() {
+            let s = usize::from(id[node]);
+            for &(c, n) in kids {
+                next[s * width + usize::from(c)] = id[n];
+            }
+            if ends[node] != u32::MAX {
+                bits[s / 64] |= 1 << (s % 64);
+                pattern[s] = ends[node];
+            }
+        }
+        Ok(Trie {
+            classes,
+            width,
+            next,
+            ends: bits,
+            pattern,
         })
+    }
+
+    /// The state after reading `byte` in state `sid`.
+    #[inline(always)]
+    pub(crate) fn step(&self, sid: u16, byte: u8) -> u16 {
+        let class = usize::from(self.classes[usize::from(byte)]);
+        self.next[usize::from(sid) * self.width + class]
+    }
+
+    /// Whether a phrase ends in state `sid`.
+    #[inline(always)]
+    pub(crate) fn ends(&self, sid: u16) -> bool {
+        let s = usize::from(sid);
+        self.ends[s / 64] & (1 << (s % 64)) != 0
+    }
+
+    /// The phrase (index into [`Detector::patterns`]) ending in state `sid`.
+    pub(crate) fn pattern(&self, sid: u16) -> u32 {
+        self.pattern[usize::from(sid)]
+    }
+
+    /// Number of states, the dead one included.
+    pub(crate) fn states(&self) -> usize {
+        self.pattern.len()
+    }
+
+    fn memory(&self) -> usize {
+        self.next.len() * 2 + self.ends.len() * 8 + self.pattern.len() * 4 + 256
     }
 }
 
@@ -308,8 +414,8 @@ fn compile(
     // alphabet, so its table is half the size, and a word's first byte says which one to walk.
     let (ascii, other): (Vec<usize>, Vec<usize>) =
         (0..table.texts.len()).partition(|&i| table.texts[i][0].is_ascii());
-    let latin = Part::build(&table.texts, ascii)?;
-    let other = Part::build(&table.texts, other)?;
+    let latin = Trie::build(&table.texts, &ascii)?;
+    let other = Trie::build(&table.texts, &other)?;
 
     let mut targets = Vec::new();
     let mut patterns = Vec::with_capacity(table.texts.len());

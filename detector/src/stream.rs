@@ -12,10 +12,7 @@
 //! [`Window::end_of_text`] confirms everything pending: the agent calls it when the user presses
 //! Enter, pauses, or leaves the window.
 
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::Anchored;
-
-use crate::compile::{strict_fold, Detector, Part, NEAR_WINDOW};
+use crate::compile::{strict_fold, Detector, DEAD, NEAR_WINDOW, ROOT};
 use crate::normalise::{Normaliser, Sink};
 use crate::{Match, CONTEXT_CHARS};
 
@@ -52,7 +49,7 @@ const MAX_WALKS: usize = 8;
 /// One anchored walk through a phrase automaton, begun at a word start.
 #[derive(Debug, Clone, Copy)]
 struct Walk {
-    sid: StateID,
+    sid: u16,
     start_norm: u64,
     other: bool,
 }
@@ -87,7 +84,7 @@ impl Matcher {
     fn new() -> Matcher {
         Matcher {
             walks: [Walk {
-                sid: StateID::ZERO,
+                sid: DEAD,
                 start_norm: 0,
                 other: false,
             }; MAX_WALKS],
@@ -192,6 +189,11 @@ struct Run<'r, 'd, F> {
 
 impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
     #[inline]
+    fn input(&mut self, offset: u32, ch: char) {
+        self.m.ring_char[offset as usize % RING] = ch;
+    }
+
+    #[inline]
     fn byte(&mut self, byte: u8, origin: u32) {
         let idx = self.m.emitted;
         self.m.ring_byte[(idx & MASK) as usize] = byte;
@@ -212,16 +214,14 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
             } else {
                 &self.det.latin
             };
-            let sid = part.dfa.next_state(Anchored::Yes, walk.sid, byte);
-            if part.dfa.is_special(sid) {
-                if part.dfa.is_dead(sid) {
-                    self.m.nwalks -= 1;
-                    self.m.walks[i] = self.m.walks[self.m.nwalks];
-                    continue;
-                }
-                if part.dfa.is_match(sid) {
-                    self.on_patterns(part, sid, walk.start_norm, idx + 1);
-                }
+            let sid = part.step(walk.sid, byte);
+            if sid == DEAD {
+                self.m.nwalks -= 1;
+                self.m.walks[i] = self.m.walks[self.m.nwalks];
+                continue;
+            }
+            if part.ends(sid) {
+                self.on_pattern(part.pattern(sid), walk.start_norm, idx + 1);
             }
             self.m.walks[i].sid = sid;
             i += 1;
@@ -260,57 +260,41 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
     #[inline]
     fn start_walk(&mut self, byte: u8, idx: u64) {
         let other = byte >= 0x80;
-        let start = if other {
-            self.det.other.start
-        } else {
-            self.det.latin.start
-        };
         if self.m.nwalks == MAX_WALKS {
             // Pathological text (eight open phrase prefixes at once): the oldest walk gives way.
             self.m.walks.copy_within(1.., 0);
             self.m.nwalks -= 1;
         }
         self.m.walks[self.m.nwalks] = Walk {
-            sid: start,
+            sid: ROOT,
             start_norm: idx,
             other,
         };
         self.m.nwalks += 1;
     }
 
-    /// A walk reached a match state: record the candidates (phrases that start where it began).
+    /// A walk reached the end of a phrase: record a candidate for each entry it stands for.
     #[cold]
-    fn on_patterns(&mut self, part: &Part, sid: StateID, walk_start: u64, end_norm: u64) {
-        let dfa = &part.dfa;
-        for k in 0..dfa.match_len(sid) {
-            let pid = dfa.match_pattern(sid, k);
-            let start_norm = end_norm - dfa.pattern_len(pid) as u64;
-            // A state also lists phrases that are suffixes of its path; those begin mid-way and are
-            // found by the walk that began at their own word start, if any.
-            if start_norm != walk_start {
-                continue;
-            }
-            let pattern = part.pattern[pid.as_usize()];
-            let (_, from, to) = self.det.patterns[pattern as usize];
-            for t in from..to {
-                // Longest first among matches ending here, so it is the one reported.
-                let at = self
-                    .m
-                    .pending
-                    .iter()
-                    .position(|p| p.end_norm == end_norm && p.start_norm > start_norm)
-                    .unwrap_or(self.m.pending.len());
-                let candidate = Candidate {
-                    entry: self.det.targets[t as usize],
-                    pattern,
-                    start_norm,
-                    end_norm,
-                    start: self.m.ring_origin[(start_norm & MASK) as usize],
-                    end: None,
-                    deadline: u64::MAX,
-                };
-                self.m.pending.insert(at, candidate);
-            }
+    fn on_pattern(&mut self, pattern: u32, start_norm: u64, end_norm: u64) {
+        let (_, from, to) = self.det.patterns[pattern as usize];
+        for t in from..to {
+            // Longest first among matches ending here, so it is the one reported.
+            let at = self
+                .m
+                .pending
+                .iter()
+                .position(|p| p.end_norm == end_norm && p.start_norm > start_norm)
+                .unwrap_or(self.m.pending.len());
+            let candidate = Candidate {
+                entry: self.det.targets[t as usize],
+                pattern,
+                start_norm,
+                end_norm,
+                start: self.m.ring_origin[(start_norm & MASK) as usize],
+                end: None,
+                deadline: u64::MAX,
+            };
+            self.m.pending.insert(at, candidate);
         }
     }
 
@@ -485,10 +469,7 @@ impl Window {
             on_match: &mut on_match,
             text_end,
         };
-        for ch in text.chars() {
-            run.m.ring_char[self.norm.pos() as usize % RING] = ch;
-            self.norm.push(ch, &mut run);
-        }
+        self.norm.push_str(text, &mut run);
     }
 
     /// The text ended (Enter, a pause, focus leaving): confirms every pending match. What is typed

@@ -30,7 +30,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 fn shipped_wordlists_load_cleanly_and_cover_the_vocabulary() {
     let d = shipped();
     println!(
-        "{} entries, automaton {} KiB",
+        "{} entries, automaton {} KiB ({d:?})",
         d.entry_count(),
         d.automaton_bytes() / 1024
     );

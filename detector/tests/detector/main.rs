@@ -4,5 +4,6 @@ mod eval;
 mod incremental;
 mod load;
 mod normalise;
+mod paths;
 mod support;
 mod verify;

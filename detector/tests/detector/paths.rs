@@ -1,0 +1,157 @@
+//! The whole-text scan (plain words take the fast path) and the keystroke path (every character
+//! through the general normaliser) must find the same matches at the same offsets, whatever mix of
+//! plain words and evasions the text holds.
+
+use ward_detector::{Detector, Match, Scratch, Window};
+
+use crate::support::{detector, shipped};
+
+/// An entry for every verification rule, so each is exercised beside plain words.
+const LIST: &str = "\
+@category violence
+5 kill myself
+3 kill ; except: kill the process, kill time
+2 killing me ; unless: homework, exam
+3 self harm ; stem
+3 weed ; strict
+3 grooming ; near: online, secret
+4 kys
+4 1488
+! kill switch
+";
+
+/// Pieces of text: plain words (phrase words and others), and the same words evaded.
+const PIECES: &[&str] = &[
+    "kill",
+    "Kill",
+    "KILL",
+    "killing",
+    "me",
+    "myself",
+    "my",
+    "self",
+    "harm",
+    "harming",
+    "the",
+    "process",
+    "time",
+    "switch",
+    "weed",
+    "we'd",
+    "weeed",
+    "grooming",
+    "online",
+    "secret",
+    "homework",
+    "a",
+    "I",
+    "k",
+    "y",
+    "s",
+    "kys",
+    "k y s",
+    "k!ll",
+    "mys3lf",
+    "$elf",
+    "h@rm",
+    "k i l l",
+    "m y s e l f",
+    "s.e.l.f",
+    "ｋｉｌｌ",
+    "ki\u{200b}ll",
+    "кill",
+    "kiiill",
+    "1488",
+    "14",
+    "88",
+    "want",
+    "to",
+    "die",
+    "suicide",
+    "su1c1de",
+    "don't",
+    "café",
+    "!",
+    "@",
+    "x",
+];
+const GAPS: &[&str] = &[" ", "  ", ".", ", ", "\n", "-", "", "...", " \r\n", "'"];
+
+/// splitmix64 with a fixed seed: a failure names a text that fails every time.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    }
+
+    fn text(&mut self) -> String {
+        let n = self.below(30);
+        let mut out = String::new();
+        for _ in 0..n {
+            out.push_str(PIECES[self.below(PIECES.len())]);
+            out.push_str(GAPS[self.below(GAPS.len())]);
+        }
+        out
+    }
+}
+
+type Found = Vec<(String, usize, usize, usize)>;
+
+fn key(m: &Match<'_>) -> (String, usize, usize, usize) {
+    (m.entry.to_string(), m.start, m.end, m.context.start)
+}
+
+fn scanned(d: &Detector, text: &str) -> Found {
+    let mut out = Vec::new();
+    d.scan(text, &mut Scratch::default(), |m| out.push(key(&m)));
+    out
+}
+
+fn typed(d: &Detector, text: &str) -> Found {
+    let mut out = Vec::new();
+    let mut w = Window::new();
+    for ch in text.chars() {
+        w.push(ch, d, |m| out.push(key(&m)));
+    }
+    w.end_of_text(d, |m| out.push(key(&m)));
+    out
+}
+
+fn pasted(d: &Detector, text: &str) -> Found {
+    let mut out = Vec::new();
+    let mut w = Window::new();
+    w.push_str(text, d, |m| out.push(key(&m)));
+    w.end_of_text(d, |m| out.push(key(&m)));
+    out
+}
+
+fn compare(d: &Detector, seed: u64, cases: usize) -> usize {
+    let mut rng = Rng(seed);
+    let mut matched = 0;
+    for _ in 0..cases {
+        let text = rng.text();
+        let keys = typed(d, &text);
+        assert_eq!(scanned(d, &text), keys, "scan vs typed: {text:?}");
+        assert_eq!(pasted(d, &text), keys, "pasted vs typed: {text:?}");
+        matched += usize::from(!keys.is_empty());
+    }
+    matched
+}
+
+#[test]
+fn fast_path_and_keystroke_path_agree_on_random_mixes() {
+    let matched = compare(&detector(LIST), 1, 3000);
+    // The mixes must actually exercise matching, not only quiet text.
+    assert!(matched > 1000, "only {matched} texts matched");
+}
+
+#[test]
+fn fast_path_and_keystroke_path_agree_with_the_shipped_lists() {
+    let matched = compare(shipped(), 2, 1500);
+    assert!(matched > 500, "only {matched} texts matched");
+}
