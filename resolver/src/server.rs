@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -48,7 +49,9 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds UDP and TCP on each address. Port 0 picks one free port used for both.
+    /// Binds UDP and TCP on each address. Port 0 picks one free port used for both. An IPv6
+    /// address is dual-stack (it also takes IPv4 clients) unless an IPv4 address in the list uses
+    /// the same port: then it is IPv6-only, so `0.0.0.0:53` and `[::]:53` can both be listed.
     ///
     /// # Errors
     /// An address cannot be bound.
@@ -58,7 +61,11 @@ impl Listeners {
             tcp: Vec::new(),
         };
         for &addr in addrs {
-            let (udp, tcp) = bind_pair(addr).await?;
+            let v6_only = addr.is_ipv6()
+                && addrs
+                    .iter()
+                    .any(|a| a.is_ipv4() && a.port() == addr.port() && a.port() != 0);
+            let (udp, tcp) = bind_pair(addr, v6_only)?;
             listeners.udp.push(udp);
             listeners.tcp.push(tcp);
         }
@@ -74,19 +81,40 @@ impl Listeners {
     }
 }
 
-async fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+fn bind_pair(addr: SocketAddr, v6_only: bool) -> std::io::Result<(UdpSocket, TcpListener)> {
     let mut last = None;
     for _ in 0..20 {
-        let udp = UdpSocket::bind(addr).await?;
-        let bound = udp.local_addr()?;
-        match TcpListener::bind(bound).await {
-            Ok(tcp) => return Ok((udp, tcp)),
+        let udp = bind_socket(addr, v6_only, Type::DGRAM)?;
+        let bound = udp.local_addr()?.as_socket().unwrap_or(addr);
+        match bind_socket(bound, v6_only, Type::STREAM) {
+            Ok(tcp) => {
+                tcp.listen(1024)?;
+                return Ok((
+                    UdpSocket::from_std(udp.into())?,
+                    TcpListener::from_std(tcp.into())?,
+                ));
+            }
             // Port 0 chose a UDP port whose TCP twin is taken: try another.
             Err(e) if addr.port() == 0 => last = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no free port")))
+}
+
+/// A non-blocking socket bound to `addr`; TCP sockets reuse the address so a restart does not
+/// wait for old connections to time out.
+fn bind_socket(addr: SocketAddr, v6_only: bool, kind: Type) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), kind, None)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(v6_only)?;
+    }
+    if kind == Type::STREAM {
+        socket.set_reuse_address(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
 }
 
 /// Everything the handler shares across tasks. Owned by `run`'s caller through an `Arc`.

@@ -81,6 +81,8 @@ pub struct Options {
     pub policy: String,
     /// Extra lines for resolver.toml.
     pub extra: String,
+    /// Listen addresses written into resolver.toml; when empty, `--listen 127.0.0.1:0` is given.
+    pub listen: Vec<String>,
 }
 
 impl Options {
@@ -90,6 +92,7 @@ impl Options {
             upstream,
             policy: POLICY.to_string(),
             extra: String::new(),
+            listen: Vec::new(),
         }
     }
 }
@@ -115,8 +118,14 @@ pub fn write_config(dir: &Path, options: &Options) -> PathBuf {
     write("lists/doh.txt", "doh.test\n");
     write("iwf.txt", "abuse.test\n");
     write("policy.toml", &options.policy);
+    let listen: Vec<String> = options.listen.iter().map(|a| format!("\"{a}\"")).collect();
+    let listen = if listen.is_empty() {
+        "\"127.0.0.1:0\"".to_string()
+    } else {
+        listen.join(", ")
+    };
     let config = format!(
-        "listen = [\"127.0.0.1:0\"]\nupstreams = [\"{}\"]\npolicy = \"policy.toml\"\nstate_dir = \"state\"\n\
+        "listen = [{listen}]\nupstreams = [\"{}\"]\npolicy = \"policy.toml\"\nstate_dir = \"state\"\n\
          [upstream]\nattempt_timeout_ms = 300\ndeadline_ms = 900\n{}\n",
         options.upstream, options.extra
     );
@@ -133,10 +142,15 @@ impl Ward {
     /// Starts the binary in `dir`, which may already hold state (`dir/state`).
     pub fn start_in(dir: tempfile::TempDir, options: Options) -> Ward {
         let config = write_config(dir.path(), &options);
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["--log-format", "json", "--config"])
-            .arg(&config)
-            .args(["--listen", "127.0.0.1:0", "--upstream"])
+            .arg(&config);
+        if options.listen.is_empty() {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = command
+            .arg("--upstream")
             .arg(options.upstream.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -278,3 +278,35 @@ fn the_query_log_has_one_line_per_decision() {
     assert_eq!(lines[1]["decision"], "allow");
     assert_eq!(lines[1]["type"], "AAAA");
 }
+
+/// A port free for UDP and TCP on IPv4 and IPv6 (held dual-stack for a moment, then released).
+fn free_port() -> u16 {
+    for _ in 0..20 {
+        let udp = std::net::UdpSocket::bind("[::]:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("::", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+#[test]
+fn listening_on_both_the_ipv4_and_ipv6_wildcards_on_one_port_serves_both() {
+    let up = Upstream::start();
+    let port = free_port();
+    let mut options = Options::new(up.addr);
+    options.listen = vec![format!("0.0.0.0:{port}"), format!("[::]:{port}")];
+    let ward = Ward::start(options);
+    ward.wait_for_log(&format!("listening on [::]:{port}"));
+    let v4: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let v6: std::net::SocketAddr = format!("[::1]:{port}").parse().unwrap();
+    for (server, from) in [(v4, "127.0.0.10"), (v6, "::1")] {
+        let packet = harness::query("fine.test.", RecordType::A, true);
+        let udp = harness::ask_udp(server, from, &packet).expect("a UDP answer");
+        assert_eq!(answers(&udp).len(), 1, "{server} UDP: {udp:?}");
+        let tcp = harness::exchange_tcp(server, &packet).expect("a TCP answer");
+        let tcp = hickory_proto::op::Message::from_vec(&tcp).unwrap();
+        assert_eq!(answers(&tcp), answers(&udp), "{server} TCP");
+    }
+}
