@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use ward_collector_client::{Client, ClientError};
 use ward_protocol::{
-    Alert, AlertBatch, Heartbeat, IdentityLease, IngestReceipt, SessionState, PROTOCOL_VERSION,
+    Alert, AlertBatch, Category, Heartbeat, IdentityLease, IngestReceipt, SessionState,
+    PROTOCOL_VERSION,
 };
 
 use crate::spool::{Spool, SpoolFs};
@@ -272,9 +273,12 @@ impl<T: Transport, F: SpoolFs + 'static> Shipper<T, F> {
             }
         };
         tracing::warn!(lost = report.count, detail = %report.detail, "alerts were lost; reporting it");
-        let Some(category) = report.category else {
-            // Only unreadable records: no category to file it under; heartbeats still count them.
-            return;
+        // A device alert like the collector's own (silent device, stopped helper): source `device`.
+        // It keeps the category of the most severe alert lost, which tells the DSL what may be
+        // missing; unreadable records have none and file under the tamper category instead.
+        let (category, severity) = match report.category {
+            Some(category) => (category, report.max_severity),
+            None => (Category::TAMPER, report.max_severity.max(3)),
         };
         let alert = Alert {
             id: Uuid::now_v7(),
@@ -283,7 +287,7 @@ impl<T: Transport, F: SpoolFs + 'static> Shipper<T, F> {
             time: jiff::Timestamp::now(),
             source: ward_protocol::AlertSource::Device,
             category,
-            severity: report.max_severity,
+            severity,
             phrase: "alerts lost on this device".into(),
             context: format!(
                 "{} alert(s) could not be kept by the agent (spool full while the collector was \

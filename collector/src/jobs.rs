@@ -1,4 +1,5 @@
-//! Background jobs: retention (hourly; alerts, screenshots and disclosure rows) and silent devices (every minute). Each pass is a plain
+//! Background jobs: retention (hourly; alerts, screenshots and disclosure rows) and silent devices
+//! (every minute). Each pass is a plain
 //! function of the state and a time, so tests call it directly with the time they need.
 
 use std::time::Duration;
@@ -7,7 +8,7 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::store::{AlertRecord, Purged};
+use crate::store::Purged;
 
 /// Runs the jobs until `shutdown`.
 pub async fn run(app: App, shutdown: CancellationToken) {
@@ -80,8 +81,8 @@ pub fn in_school_hours(app: &App, now: Timestamp) -> bool {
     silent.days.contains(&weekday) && (silent.opens..silent.closes).contains(&minute)
 }
 
-/// Flags agents with no heartbeat for the configured time during school hours, each with a `device`
-/// alert; returns the ids newly flagged.
+/// Flags agents with no heartbeat for the configured time during school hours, each with a device
+/// alert ([`crate::tamper::silent`]); returns the ids newly flagged.
 ///
 /// # Errors
 /// The store fails.
@@ -101,29 +102,7 @@ pub fn silent_pass(app: &App, now: Timestamp) -> anyhow::Result<Vec<String>> {
         {
             continue;
         }
-        let minutes = (now_us - last) / 60_000_000;
-        let alert = AlertRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            device: device.id.clone(),
-            user: None,
-            time: now_us,
-            received: now_us,
-            source: "device".into(),
-            category: "device".into(),
-            severity: 3,
-            phrase: "device silent".into(),
-            context: format!(
-                "no heartbeat from {} for {minutes} minutes during school hours: the agent may have been stopped or the device taken off the network",
-                device.hostname
-            ),
-            language: None,
-            application: None,
-            window_title: None,
-            wordlist_version: None,
-            client_ip: device.last_ip.clone(),
-            screenshot: None,
-            no_screenshot_reason: Some("raised by the collector".into()),
-        };
+        let alert = crate::tamper::silent(&device, now_us, last);
         if app.store().flag_silent(&device.id, now_us, &alert)? {
             flagged.push(device.id);
         }

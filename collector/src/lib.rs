@@ -7,7 +7,7 @@
 //! Map: [`server`] accepts TLS connections and hands requests to the one [`router`]; [`api`] holds
 //! the `/api/v1` routes; [`app`] the shared state; [`store`] the storage interface and its backends;
 //! [`ca`] and [`tls`] the certificates; [`screenshots`] the content-addressed image files; [`jobs`]
-//! retention and silent-device checks; [`accounts`] the review UI's users; [`notices`] who was shown
+//! retention and silent-device checks; [`tamper`] the alerts raised about devices themselves; [`accounts`] the review UI's users; [`notices`] who was shown
 //! the monitoring notice; [`commands`] the administrative subcommands. The review UI adds `ui/` with its routes merged in [`router`].
 #![deny(missing_docs)]
 
@@ -25,6 +25,7 @@ pub mod notices;
 pub mod screenshots;
 pub mod server;
 pub mod store;
+pub mod tamper;
 pub mod tls;
 pub mod ui;
 

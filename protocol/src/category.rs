@@ -78,6 +78,13 @@ impl Category {
         Category::Test,
     ];
 
+    /// The category of alerts about the device itself (source `device`) that name no content: a
+    /// silent device, a monitoring helper stopped in a live session, alerts lost without a known
+    /// category. The settled vocabulary has no category for the device; stopping the monitoring is
+    /// circumvention, which the UK Safer Internet Centre files under malware/hacking (including
+    /// bypass tools). Alerts lost from a full spool keep the category of what was lost instead.
+    pub const TAMPER: Category = Category::Hacking;
+
     /// The name used on the wire, in files and in the UI.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -162,6 +169,13 @@ mod tests {
     fn unknown_names_are_refused() {
         assert!("Suicide".parse::<Category>().is_err());
         assert!(serde_json::from_str::<Category>("\"porn\"").is_err());
+    }
+
+    #[test]
+    fn device_alerts_file_under_a_category_of_the_vocabulary() {
+        assert!(Category::ALL.contains(&Category::TAMPER));
+        assert_eq!(Category::TAMPER.as_str(), "hacking");
+        assert!(!Category::TAMPER.no_capture());
     }
 
     #[test]

@@ -24,6 +24,8 @@ struct State {
     refuse: HashSet<Uuid>,
     heartbeats: Vec<Heartbeat>,
     leases: Vec<IdentityLease>,
+    /// Every alert stored, as received.
+    received: Vec<Alert>,
 }
 
 fn unreachable() -> ClientError {
@@ -58,6 +60,7 @@ impl Transport for Collector {
                 duplicates += 1;
             } else {
                 s.stored.push(a.id);
+                s.received.push(a.clone());
             }
         }
         Ok(IngestReceipt {
@@ -362,4 +365,31 @@ async fn a_notice_shown_while_the_collector_was_down_arrives_with_a_later_heartb
     ward_protocol::Validate::validate(&heartbeat, jiff::Timestamp::now()).unwrap();
     shutdown.cancel();
     task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreadable_records_are_reported_under_the_tamper_category() {
+    let fs = MemFs::default();
+    let spool = Arc::new(Spool::new(fs.clone(), Limits::default()));
+    let (bad, good) = (alert(2), alert(4));
+    spool.push(&bad).unwrap();
+    spool.push(&good).unwrap();
+    fs.corrupt(&format!("a{}-{}.rec", bad.severity, bad.id), 60);
+    let rig = start(Collector::default(), spool);
+    rig.until("the good alert and the lost-alerts report", |s| {
+        s.stored.len() >= 2
+    })
+    .await;
+    let received = rig.collector.state.lock().unwrap().received.clone();
+    assert!(received.iter().any(|a| a.id == good.id));
+    assert!(!received.iter().any(|a| a.id == bad.id));
+    let report = received
+        .iter()
+        .find(|a| a.source == AlertSource::Device)
+        .expect("a lost-alerts report");
+    assert_eq!(report.category, Category::TAMPER);
+    assert_eq!(report.severity, 3);
+    assert_eq!(report.phrase, "alerts lost on this device");
+    assert!(report.context.contains("unreadable"), "{}", report.context);
+    rig.stop().await;
 }

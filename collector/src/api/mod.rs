@@ -87,7 +87,14 @@ async fn heartbeat(
                 notice_sha256: s.notice_sha256.clone(),
             })
             .collect(),
+        alerts: Vec::new(),
     };
+    // A helper that stopped since the last heartbeat: one device alert per stop (see `tamper`).
+    let mut record = record;
+    record.alerts = crate::tamper::newly_stopped(device.record.dead_helpers.as_deref(), &dead)
+        .into_iter()
+        .map(|user| crate::tamper::helper_stopped(&device.record, user, record.received))
+        .collect();
     let id = device.record.id.clone();
     app.with_store(move |s| s.record_heartbeat(&id, &record))
         .await?;

@@ -110,4 +110,7 @@ CREATE TABLE disclosures (
 );
 CREATE INDEX disclosures_by_last_seen ON disclosures (last_seen_us);
 "#,
+    // 5: device alerts raised before they took a category of the shared vocabulary (`device` was
+    //    not one) file under the tamper category, `hacking` (see `ward_protocol::Category::TAMPER`).
+    "UPDATE alerts SET category = 'hacking' WHERE source = 'device' AND category = 'device';",
 ];

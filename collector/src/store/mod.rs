@@ -155,6 +155,8 @@ pub struct HeartbeatRecord {
     pub dead_helpers: Option<String>,
     /// Every user in the heartbeat's sessions, with the notice showing the agent reports.
     pub sessions: Vec<SessionSeen>,
+    /// Device alerts the heartbeat gives rise to (a monitoring helper that stopped), stored with it.
+    pub alerts: Vec<AlertRecord>,
 }
 
 /// A user in a heartbeat's sessions, for the disclosure record.
@@ -335,7 +337,8 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a device; `false` if no such device.
     fn revoke_device(&self, id: &str, now: Micros) -> Result<bool>;
     /// Records a heartbeat and clears the silent flag; records each session's user (and notice
-    /// showing) in the disclosure table, in the same transaction.
+    /// showing) in the disclosure table and stores the heartbeat's device alerts, in the same
+    /// transaction.
     fn record_heartbeat(&self, device: &str, heartbeat: &HeartbeatRecord) -> Result<()>;
     /// The disclosure table, by user then device.
     fn disclosures(&self) -> Result<Vec<DisclosureRecord>>;

@@ -345,6 +345,9 @@ impl Store for PostgresStore {
                     ],
                 )?;
             }
+            for alert in &h.alerts {
+                insert_alert(tx, alert)?;
+            }
             Ok(())
         })
     }

@@ -274,6 +274,9 @@ impl Store for SqliteStore {
                     seen.notice_sha256
                 ])?;
             }
+            for alert in &h.alerts {
+                insert_alert(tx, alert)?;
+            }
             Ok(())
         })
     }
@@ -453,4 +456,47 @@ fn latest_policy(c: &Connection) -> Result<Option<PolicyRecord>> {
         })
     })
     .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_alerts_stored_with_the_old_device_category_move_to_the_tamper_category() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ward.db");
+        {
+            // A database as the release before migration 5 left it, holding one such alert.
+            let mut conn = open(&path).unwrap();
+            conn.execute(sql::CREATE_MIGRATIONS, []).unwrap();
+            let tx = conn.transaction().unwrap();
+            for (i, migration) in MIGRATIONS[..4].iter().enumerate() {
+                tx.execute_batch(migration).unwrap();
+                tx.execute(sql::RECORD_MIGRATION, params![i as i64 + 1, 0])
+                    .unwrap();
+            }
+            tx.execute_batch(
+                "INSERT INTO alerts (id, device, time_us, received_us, source, category, severity, phrase, context)
+                   VALUES ('a1', 'd1', 1, 1, 'device', 'device', 3, 'device silent', ''),
+                          ('a2', 'd1', 1, 1, 'keyboard', 'bullying', 3, 'p', '');",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let categories: Vec<(String, String)> = store
+            .alerts(&AlertQuery::default())
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.id, a.category))
+            .collect();
+        assert_eq!(
+            categories,
+            [
+                ("a1".to_string(), "hacking".to_string()),
+                ("a2".to_string(), "bullying".to_string())
+            ]
+        );
+    }
 }

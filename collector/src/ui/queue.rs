@@ -123,7 +123,6 @@ fn filters_form(query: &FormData) -> Html {
             .iter()
             .map(|c| (c.as_str().to_string(), c.as_str().to_string())),
     );
-    categories.push(("device".into(), "device".into()));
     let severities: Vec<(String, String)> = [
         ("", "Any"),
         ("5", "5 only"),

@@ -102,8 +102,67 @@ async fn silent_agents_are_flagged_in_school_hours_with_a_device_alert() {
     let alerts = collector.store().alerts(&AlertQuery::default()).unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].source, "device");
+    assert_eq!(alerts[0].category, Category::TAMPER.as_str());
     assert_eq!(alerts[0].device, identity.device_id);
     let devices = collector.store().devices().unwrap();
     let flagged = devices.iter().find(|d| d.id == identity.device_id).unwrap();
     assert!(flagged.silent_since.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_monitoring_helper_raises_one_device_alert_per_stop() {
+    use ward_protocol::{Heartbeat, SessionState, PROTOCOL_VERSION};
+    let collector = Collector::start().await;
+    let (identity, client) = collector.enrol(DeviceKind::Agent).await;
+    let heartbeat = |alive: bool| Heartbeat {
+        version: PROTOCOL_VERSION,
+        time: jiff::Timestamp::now(),
+        hostname: "ws-tamper".into(),
+        os: "linux".into(),
+        agent_version: "0.1.0".into(),
+        wordlist_version: None,
+        spool_depth: 0,
+        spool_dropped: 0,
+        sessions: vec![
+            SessionState {
+                user: "alex".into(),
+                helper_alive: alive,
+                notice_shown: None,
+                notice_sha256: None,
+            },
+            SessionState {
+                user: "bo".into(),
+                helper_alive: true,
+                notice_shown: None,
+                notice_sha256: None,
+            },
+        ],
+    };
+    let device_alerts = || {
+        collector
+            .store()
+            .alerts(&AlertQuery::default())
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.source == "device")
+            .collect::<Vec<_>>()
+    };
+    client.send_heartbeat(&heartbeat(true)).await.unwrap();
+    assert!(device_alerts().is_empty());
+    // Killed: one alert naming the user, however many heartbeats say so.
+    client.send_heartbeat(&heartbeat(false)).await.unwrap();
+    client.send_heartbeat(&heartbeat(false)).await.unwrap();
+    let alerts = device_alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    assert_eq!(alert.user.as_deref(), Some("alex"));
+    assert_eq!(alert.device, identity.device_id);
+    assert_eq!(alert.category, Category::TAMPER.as_str());
+    assert_eq!(alert.phrase, "monitoring helper stopped");
+    assert!(alert.context.contains("ws-tamper"), "{}", alert.context);
+    assert!(alert.screenshot.is_none());
+    // Back, then killed again: a second stop, a second alert.
+    client.send_heartbeat(&heartbeat(true)).await.unwrap();
+    client.send_heartbeat(&heartbeat(false)).await.unwrap();
+    assert_eq!(device_alerts().len(), 2);
 }

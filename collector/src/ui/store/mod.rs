@@ -438,7 +438,8 @@ pub trait UiStore: Send + Sync + 'static {
     ) -> Result<bool>;
 
     /// Alerts per period and category since `start`, `period` microseconds wide; DNS-born alerts
-    /// (blocked attempts) when `dns`, the others otherwise.
+    /// (blocked attempts) when `dns`, otherwise the safeguarding alerts from workstations (not the
+    /// alerts about devices themselves, which the report counts as device coverage).
     fn period_counts(&self, start: Micros, period: Micros, dns: bool) -> Result<Vec<PeriodCount>>;
 
     /// Records that a notification went out for an alert; `false` if one already had.

@@ -757,7 +757,7 @@ impl UiStore for SqliteUi {
         let source = if dns {
             "a.source = 'dns'"
         } else {
-            "a.source <> 'dns'"
+            "a.source NOT IN ('dns', 'device')"
         };
         self.with(|c| {
             c.prepare_cached(&format!(
