@@ -71,12 +71,24 @@ impl Default for RawUpstream {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawRateLimit {
     queries_per_second: u32,
     burst: u32,
     exempt: Vec<IpNet>,
+    tcp_connections_per_client: usize,
+}
+
+impl Default for RawRateLimit {
+    fn default() -> Self {
+        RawRateLimit {
+            queries_per_second: 0,
+            burst: 0,
+            exempt: Vec::new(),
+            tcp_connections_per_client: 16,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +149,8 @@ pub struct RateLimitConfig {
     pub burst: u32,
     /// Never limited (the policy's own networks are added to these).
     pub exempt: Vec<IpNet>,
+    /// Most TCP connections one client may hold open at once; 0 for no cap.
+    pub tcp_connections_per_client: usize,
 }
 
 /// Query log settings.
@@ -228,6 +242,7 @@ impl Config {
             queries_per_second,
             burst,
             exempt,
+            tcp_connections_per_client,
         } = rate_limit;
         let RawQueryLog {
             enabled,
@@ -272,6 +287,7 @@ impl Config {
                 queries_per_second,
                 burst: burst.max(queries_per_second),
                 exempt,
+                tcp_connections_per_client,
             },
             query_log: QueryLogConfig {
                 enabled,

@@ -101,6 +101,7 @@ pub async fn serve(config: config::Config) -> anyhow::Result<()> {
         cache: cache::Cache::new(config.cache.clone()),
         upstreams: upstream::Upstreams::new(&config.upstreams, config.upstream.clone()),
         limiter: ratelimit::RateLimiter::new(&config.rate_limit),
+        tcp_clients: ratelimit::TcpClients::new(&config.rate_limit),
         log,
         alerts,
         state: state.clone(),

@@ -1,12 +1,16 @@
 //! Per-client rate limiting against floods (a broken app, a reflection attempt), shaped so it never
 //! breaks a school that sits behind one NAT address: the policy's own networks and configured exempt
-//! ranges are never limited, IPv6 clients are counted per /64, and a client over its limit gets every
-//! other answer as a truncated reply (so a real client retries over TCP, which is never limited)
-//! instead of silence.
+//! ranges are never limited, and IPv6 clients are counted per /64.
+//!
+//! UDP and TCP queries have buckets of their own at the same rate. A UDP client over its limit gets
+//! every other answer as a truncated reply instead of silence, so a real client retries over TCP;
+//! a flood with its address forged (possible only over UDP) therefore cannot starve it. Over TCP the
+//! sender is real, and past its limit it gets REFUSED. Each client may also hold only a few TCP
+//! connections at once, so one device cannot take all of them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ipnet::IpNet;
@@ -31,12 +35,28 @@ struct Bucket {
     over: u32,
 }
 
-/// Token buckets per client.
+/// Token buckets per client and transport.
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
     exempt: Vec<IpNet>,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<(IpAddr, bool), Bucket>>,
+}
+
+/// The address a client is counted under, or `None` when it is never limited.
+fn client_key(exempt: &[IpNet], policy: &Policy, ip: IpAddr) -> Option<IpAddr> {
+    let ip = canonical(ip);
+    if exempt.iter().any(|n| n.contains(&ip)) || policy.network_of(ip).is_some() {
+        return None;
+    }
+    Some(match ip {
+        IpAddr::V6(v6) => {
+            let mut o = v6.octets();
+            o[8..].fill(0);
+            IpAddr::from(o)
+        }
+        v4 => v4,
+    })
 }
 
 impl RateLimiter {
@@ -52,18 +72,27 @@ impl RateLimiter {
 
     /// Decides for a UDP query from `ip` at `now`.
     pub fn check(&self, policy: &Policy, ip: IpAddr, now: Instant) -> Limit {
-        let ip = canonical(ip);
-        if self.exempt.iter().any(|n| n.contains(&ip)) || policy.network_of(ip).is_some() {
+        let Some(key) = client_key(&self.exempt, policy, ip) else {
             return Limit::Pass;
-        }
-        let key = match ip {
-            IpAddr::V6(v6) => {
-                let mut o = v6.octets();
-                o[8..].fill(0);
-                IpAddr::from(o)
-            }
-            v4 => v4,
         };
+        match self.take((key, false), now) {
+            None => Limit::Pass,
+            Some(over) if over % 2 == 1 => Limit::Slip,
+            Some(_) => Limit::Drop,
+        }
+    }
+
+    /// Whether a TCP query from `ip` at `now` is within the limit.
+    pub fn check_tcp(&self, policy: &Policy, ip: IpAddr, now: Instant) -> bool {
+        match client_key(&self.exempt, policy, ip) {
+            None => true,
+            Some(key) => self.take((key, true), now).is_none(),
+        }
+    }
+
+    /// Takes a token from `key`'s bucket: `None` when there was one, else how many queries in a
+    /// row have found it empty.
+    fn take(&self, key: (IpAddr, bool), now: Instant) -> Option<u32> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
             // Forget idle clients rather than grow without bound.
@@ -80,13 +109,69 @@ impl RateLimiter {
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             bucket.over = 0;
-            Limit::Pass
+            None
         } else {
             bucket.over = bucket.over.wrapping_add(1);
-            if bucket.over % 2 == 1 {
-                Limit::Slip
-            } else {
-                Limit::Drop
+            Some(bucket.over)
+        }
+    }
+}
+
+/// Open TCP connections per client, capped (the policy's networks and exempt ranges are not).
+pub struct TcpClients {
+    per_client: usize,
+    exempt: Vec<IpNet>,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One client's TCP connection; its place is given back when dropped.
+pub struct TcpSlot {
+    key: Option<IpAddr>,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl TcpClients {
+    /// Caps from `config` (`tcp_connections_per_client` 0: no cap per client).
+    pub fn new(config: &RateLimitConfig) -> TcpClients {
+        TcpClients {
+            per_client: config.tcp_connections_per_client,
+            exempt: config.exempt.clone(),
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A place for a new connection from `ip`, or `None` when it already holds its share.
+    pub fn open(&self, policy: &Policy, ip: IpAddr) -> Option<TcpSlot> {
+        let key = match client_key(&self.exempt, policy, ip) {
+            Some(key) if self.per_client > 0 => key,
+            _ => {
+                return Some(TcpSlot {
+                    key: None,
+                    open: self.open.clone(),
+                })
+            }
+        };
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(key).or_insert(0);
+        if *count >= self.per_client {
+            return None;
+        }
+        *count += 1;
+        Some(TcpSlot {
+            key: Some(key),
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for TcpSlot {
+    fn drop(&mut self) {
+        let Some(key) = self.key else { return };
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&key);
             }
         }
     }
@@ -107,6 +192,7 @@ mod tests {
             queries_per_second: 10,
             burst: 20,
             exempt: vec!["192.0.2.0/24".parse().unwrap()],
+            tcp_connections_per_client: 2,
         })
         .unwrap();
         let t0 = Instant::now();
@@ -130,5 +216,42 @@ mod tests {
         // IPv6 clients share a bucket per /64.
         assert_eq!(count("2001:db8:1:2::1", 20, t0)[0], 20);
         assert_eq!(count("2001:db8:1:2::99", 1, t0), [0, 1, 0]);
+
+        // TCP has buckets of its own: a UDP flood forging an address does not starve its TCP.
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let tcp: Vec<bool> = (0..25)
+            .map(|_| limiter.check_tcp(&policy, ip, t0 + Duration::from_secs(1)))
+            .collect();
+        assert_eq!(tcp.iter().filter(|p| **p).count(), 20);
+        assert!(!tcp[20..].iter().any(|p| *p));
+        let school: IpAddr = "10.20.0.1".parse().unwrap();
+        assert!((0..1000).all(|_| limiter.check_tcp(&policy, school, t0)));
+    }
+
+    #[test]
+    fn a_client_holds_only_its_share_of_tcp_connections() {
+        let (_dir, policy) = fixture(POLICY);
+        let policy = policy.unwrap();
+        let clients = TcpClients::new(&RateLimitConfig {
+            queries_per_second: 10,
+            burst: 20,
+            exempt: vec![],
+            tcp_connections_per_client: 2,
+        });
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let first = clients.open(&policy, ip).unwrap();
+        let _second = clients.open(&policy, ip).unwrap();
+        assert!(clients.open(&policy, ip).is_none());
+        assert!(clients
+            .open(&policy, "203.0.113.10".parse().unwrap())
+            .is_some());
+        drop(first);
+        assert!(clients.open(&policy, ip).is_some());
+        // The school network behind NAT is not capped per client.
+        let school: IpAddr = "10.20.0.1".parse().unwrap();
+        let held: Vec<TcpSlot> = (0..100)
+            .filter_map(|_| clients.open(&policy, school))
+            .collect();
+        assert_eq!(held.len(), 100);
     }
 }

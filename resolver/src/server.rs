@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::decide::{decide, Action, Query, Verdict};
 use crate::identity::{self, Identity};
 use crate::querylog::{QueryLog, Record};
-use crate::ratelimit::{Limit, RateLimiter};
+use crate::ratelimit::{Limit, RateLimiter, TcpClients};
 use crate::state::{Local, Snapshot, State};
 use crate::upstream::{self, Upstreams};
 use crate::wire::{self, rcode, Request};
@@ -129,6 +129,8 @@ pub struct Resolver {
     pub upstreams: Upstreams,
     /// Per-client limits, when on.
     pub limiter: Option<RateLimiter>,
+    /// Open TCP connections per client.
+    pub tcp_clients: TcpClients,
     /// Decision log.
     pub log: QueryLog,
     /// High-risk block alerts.
@@ -172,7 +174,8 @@ impl Resolver {
         self.config.udp_payload
     }
 
-    /// Answers what can be answered at once. `tcp` lifts the UDP size limit and rate limiting.
+    /// Answers what can be answered at once. `tcp` lifts the UDP size limit; TCP queries over
+    /// the client's rate get REFUSED instead of a truncated answer.
     pub fn fast(
         &self,
         snapshot: &Arc<Snapshot>,
@@ -196,6 +199,19 @@ impl Resolver {
             }
         };
         let policy = &snapshot.policy;
+        if let (true, Some(limiter)) = (tcp, &self.limiter) {
+            if !limiter.check_tcp(policy, client, started) {
+                wire::minimal_answer(
+                    out,
+                    packet,
+                    &request,
+                    rcode::REFUSED,
+                    false,
+                    self.our_payload(),
+                );
+                return Step::Reply;
+            }
+        }
         if !tcp {
             if let Some(limiter) = &self.limiter {
                 match limiter.check(policy, client, started) {
@@ -702,12 +718,19 @@ async fn tcp_accept(
             // Full: close this connection rather than queue without bound.
             continue;
         };
+        let Some(slot) = resolver
+            .tcp_clients
+            .open(&resolver.state.snapshot().policy, peer.ip())
+        else {
+            tracing::debug!(%peer, "client holds its share of TCP connections; closed");
+            continue;
+        };
         let (resolver, shutdown) = (resolver.clone(), shutdown.clone());
         tracker.spawn(async move {
             if let Err(e) = tcp_connection(resolver, stream, peer, shutdown).await {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
-            drop(permit);
+            drop((permit, slot));
         });
     }
 }

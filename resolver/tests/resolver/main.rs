@@ -3,6 +3,7 @@
 
 mod cli;
 mod harness;
+mod limits;
 mod querylog;
 mod reload;
 mod resilience;
