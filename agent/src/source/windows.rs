@@ -6,6 +6,16 @@
 //! (`EVENT_SYSTEM_FOREGROUND`, `EVENT_OBJECT_NAMECHANGE`). Hooks need a message loop on the thread that
 //! installed them, so they run on a thread of their own and hand events over a channel.
 //!
+//! Password fields: whenever the foreground window or the focus changes (`EVENT_OBJECT_FOCUS`), and
+//! before each key when the focused window handle differs from the last one looked at, the source
+//! asks whether the focused control is a password field and reports a change as
+//! [`SourceEvent::PasswordField`]; keys typed while it is one are then dropped unread. The answer
+//! comes from UI Automation (`IUIAutomation::GetFocusedElement`, `CurrentIsPassword`), which knows
+//! password boxes in browsers, WPF and UWP apps, or from the classic test for Win32 edit controls
+//! (the focused window, from `GetGUIThreadInfo`, is an edit class with `ES_PASSWORD`), either of
+//! which saying "password" is enough. Each key costs one `GetGUIThreadInfo` call; UI Automation is
+//! only asked on a focus change.
+//!
 //! This runs in the user's session (the per-user helper); the Windows service part only spools and
 //! ships.
 
@@ -13,14 +23,20 @@ use std::sync::mpsc;
 
 use windows::core::PWSTR;
 use windows::Win32::Foundation::{CloseHandle, HWND, LPARAM, LRESULT, WPARAM};
+use windows::Win32::System::Com::{
+    CoCreateInstance, CoInitializeEx, CLSCTX_INPROC_SERVER, COINIT_APARTMENTTHREADED,
+};
 use windows::Win32::System::Threading::{
     OpenProcess, QueryFullProcessImageNameW, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
 };
-use windows::Win32::UI::Accessibility::{SetWinEventHook, HWINEVENTHOOK};
+use windows::Win32::UI::Accessibility::{
+    CUIAutomation, IUIAutomation, SetWinEventHook, HWINEVENTHOOK,
+};
 use windows::Win32::UI::Input::KeyboardAndMouse::{GetKeyboardLayout, ToUnicodeEx};
 use windows::Win32::UI::WindowsAndMessaging::{
-    CallNextHookEx, DispatchMessageW, GetForegroundWindow, GetMessageW, GetWindowTextLengthW,
-    GetWindowTextW, GetWindowThreadProcessId, SetWindowsHookExW, TranslateMessage, KBDLLHOOKSTRUCT,
+    CallNextHookEx, DispatchMessageW, GetClassNameW, GetForegroundWindow, GetGUIThreadInfo,
+    GetMessageW, GetWindowLongW, GetWindowTextLengthW, GetWindowTextW, GetWindowThreadProcessId,
+    SetWindowsHookExW, TranslateMessage, ES_PASSWORD, GUITHREADINFO, GWL_STYLE, KBDLLHOOKSTRUCT,
     MSG, WH_KEYBOARD_LL, WM_KEYDOWN, WM_KEYUP, WM_SYSKEYDOWN, WM_SYSKEYUP,
 };
 
@@ -156,6 +172,115 @@ fn process_name(pid: u32) -> Option<String> {
     }
 }
 
+/// The control with the keyboard focus in the foreground window's thread, if any.
+pub fn focused_control() -> Option<HWND> {
+    // SAFETY: plain Win32 queries into a struct we own, its size set as the API requires.
+    unsafe {
+        let thread = GetWindowThreadProcessId(GetForegroundWindow(), None);
+        if thread == 0 {
+            return None;
+        }
+        let mut info = GUITHREADINFO {
+            cbSize: std::mem::size_of::<GUITHREADINFO>() as u32,
+            ..Default::default()
+        };
+        GetGUIThreadInfo(thread, &mut info).ok()?;
+        (!info.hwndFocus.0.is_null()).then_some(info.hwndFocus)
+    }
+}
+
+/// Whether `hwnd` is a classic Win32 edit control that hides what is typed: an edit class
+/// (`Edit`, `RichEdit20W`, `RICHEDIT50W`, WinForms' `WindowsForms10.EDIT...`) with `ES_PASSWORD`.
+pub fn is_password_control(hwnd: HWND) -> bool {
+    let mut class = [0u16; 128];
+    // SAFETY: reading the class name and style of a window works for any handle, also another
+    // process's; a stale handle yields 0.
+    let (len, style) = unsafe {
+        (
+            GetClassNameW(hwnd, &mut class),
+            GetWindowLongW(hwnd, GWL_STYLE),
+        )
+    };
+    let class = String::from_utf16_lossy(&class[..len.max(0) as usize]).to_ascii_lowercase();
+    class.contains("edit") && style & ES_PASSWORD != 0
+}
+
+/// Asks UI Automation whether the focused element is a password field; `None` when it cannot tell.
+fn uia_says_password(uia: &IUIAutomation) -> Option<bool> {
+    // SAFETY: COM calls on an interface created on this thread.
+    unsafe {
+        let element = uia.GetFocusedElement().ok()?;
+        element.CurrentIsPassword().ok().map(|b| b.as_bool())
+    }
+}
+
+/// Decides whether the focused control is a password field, and remembers for which focused window
+/// it decided so that a key costs one cheap query. Lives on the hook thread (UI Automation is a COM
+/// object of that thread's apartment).
+pub struct PasswordProbe {
+    uia: Option<IUIAutomation>,
+    /// The focused window last decided for.
+    focus: Option<isize>,
+    /// The last answer.
+    password: bool,
+}
+
+impl std::fmt::Debug for PasswordProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordProbe")
+            .field("uia", &self.uia.is_some())
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+impl PasswordProbe {
+    /// Joins COM on the calling thread and creates the UI Automation client. Without UI Automation
+    /// the classic test alone answers: Wine 8 (Debian 12), where the Windows tests run, cannot
+    /// create the `CUIAutomation` client object at all, so under Wine only the classic test is
+    /// exercised; on Windows both are.
+    pub fn new() -> PasswordProbe {
+        // SAFETY: COM initialisation for this thread; creating an in-process COM object.
+        let uia = unsafe {
+            let _ = CoInitializeEx(None, COINIT_APARTMENTTHREADED);
+            CoCreateInstance::<_, IUIAutomation>(&CUIAutomation, None, CLSCTX_INPROC_SERVER).ok()
+        };
+        if uia.is_none() {
+            tracing::warn!("UI Automation is not available: password fields are recognised in classic edit controls only");
+        }
+        PasswordProbe {
+            uia,
+            focus: None,
+            password: false,
+        }
+    }
+
+    /// Decides afresh (the focus moved): whether the focused control is a password field.
+    pub fn refresh(&mut self) -> bool {
+        let focus = focused_control();
+        let uia = self.uia.as_ref().and_then(uia_says_password) == Some(true);
+        self.focus = focus.map(|h| h.0 as isize);
+        self.password = uia || focus.is_some_and(is_password_control);
+        self.password
+    }
+
+    /// Before a key: the last answer, unless the focused window changed since, then a fresh one.
+    /// Catches focus changes whose event has not arrived yet.
+    pub fn current(&mut self) -> bool {
+        let focus = focused_control().map(|h| h.0 as isize);
+        if focus != self.focus {
+            return self.refresh();
+        }
+        self.password
+    }
+}
+
+impl Default for PasswordProbe {
+    fn default() -> Self {
+        PasswordProbe::new()
+    }
+}
+
 std::thread_local! {
     /// The hook thread's state; hook procedures have no context argument.
     static HOOK: std::cell::RefCell<Option<HookState>> = const { std::cell::RefCell::new(None) };
@@ -165,6 +290,19 @@ struct HookState {
     tx: mpsc::Sender<SourceEvent>,
     mods: Modifiers,
     foreground: Option<(isize, String)>,
+    probe: PasswordProbe,
+    /// What the pipeline was last told about password fields.
+    reported_password: bool,
+}
+
+impl HookState {
+    /// Tells the pipeline when the focused control became or stopped being a password field.
+    fn report_password(&mut self, password: bool) {
+        if password != self.reported_password {
+            self.reported_password = password;
+            let _ = self.tx.send(SourceEvent::PasswordField(password));
+        }
+    }
 }
 
 unsafe extern "system" fn keyboard_proc(code: i32, wparam: WPARAM, lparam: LPARAM) -> LRESULT {
@@ -182,6 +320,9 @@ unsafe extern "system" fn keyboard_proc(code: i32, wparam: WPARAM, lparam: LPARA
                 return;
             }
             if pressed {
+                // Before the key, so a key typed into a password field is never read.
+                let password = state.probe.current();
+                state.report_password(password);
                 let c = layout_char(info.vkCode, info.scanCode, state.mods);
                 let _ = state
                     .tx
@@ -194,6 +335,7 @@ unsafe extern "system" fn keyboard_proc(code: i32, wparam: WPARAM, lparam: LPARA
 }
 
 const EVENT_SYSTEM_FOREGROUND: u32 = 0x0003;
+const EVENT_OBJECT_FOCUS: u32 = 0x8005;
 const EVENT_OBJECT_NAMECHANGE: u32 = 0x800c;
 const WINEVENT_OUTOFCONTEXT: u32 = 0;
 
@@ -206,6 +348,16 @@ unsafe extern "system" fn win_event_proc(
     _thread: u32,
     _time: u32,
 ) {
+    if event == EVENT_OBJECT_FOCUS {
+        // Any object: focus moving between controls, or inside a browser page.
+        HOOK.with_borrow_mut(|state| {
+            if let Some(state) = state {
+                let password = state.probe.refresh();
+                state.report_password(password);
+            }
+        });
+        return;
+    }
     // Only the window itself (OBJID_WINDOW = 0), not its controls.
     if id_object != 0 || hwnd.0.is_null() {
         return;
@@ -224,8 +376,15 @@ unsafe extern "system" fn win_event_proc(
             Some((w, _)) if *w == key => SourceEvent::Title(info.clone()),
             _ => SourceEvent::Focus(info.clone()),
         };
+        let focus = matches!(event, SourceEvent::Focus(_));
         state.foreground = Some((key, info.title));
         let _ = state.tx.send(event);
+        if focus {
+            // A new window starts with no password field as far as the pipeline knows.
+            state.reported_password = false;
+            let password = state.probe.refresh();
+            state.report_password(password);
+        }
     });
 }
 
@@ -260,6 +419,8 @@ fn hook_thread(tx: mpsc::Sender<SourceEvent>, ready: mpsc::Sender<Result<(), Sou
             tx,
             mods: Modifiers::default(),
             foreground: None,
+            probe: PasswordProbe::new(),
+            reported_password: false,
         })
     });
     // SAFETY: the procedures live for the program; the hooks are removed when the thread ends.
@@ -268,6 +429,15 @@ fn hook_thread(tx: mpsc::Sender<SourceEvent>, ready: mpsc::Sender<Result<(), Sou
             SetWinEventHook(
                 EVENT_SYSTEM_FOREGROUND,
                 EVENT_SYSTEM_FOREGROUND,
+                None,
+                Some(win_event_proc),
+                0,
+                0,
+                WINEVENT_OUTOFCONTEXT,
+            );
+            SetWinEventHook(
+                EVENT_OBJECT_FOCUS,
+                EVENT_OBJECT_FOCUS,
                 None,
                 Some(win_event_proc),
                 0,
@@ -316,9 +486,86 @@ impl Source for WindowsSource {
 mod tests {
     use super::*;
     use windows::core::w;
+    use windows::Win32::UI::Input::KeyboardAndMouse::SetFocus;
     use windows::Win32::UI::WindowsAndMessaging::{
-        CreateWindowExW, DestroyWindow, WINDOW_EX_STYLE, WS_OVERLAPPEDWINDOW,
+        CreateWindowExW, DestroyWindow, SetForegroundWindow, WINDOW_EX_STYLE, WINDOW_STYLE,
+        WS_CHILD, WS_OVERLAPPEDWINDOW, WS_VISIBLE,
     };
+
+    /// A child control of `parent`.
+    unsafe fn control(
+        parent: HWND,
+        class: windows::core::PCWSTR,
+        style: WINDOW_STYLE,
+        y: i32,
+    ) -> HWND {
+        // SAFETY: the caller owns `parent` and destroys it (and so its children).
+        unsafe {
+            CreateWindowExW(
+                WINDOW_EX_STYLE(0),
+                class,
+                w!(""),
+                WS_CHILD | WS_VISIBLE | style,
+                10,
+                y,
+                200,
+                24,
+                Some(parent),
+                None,
+                None,
+                None,
+            )
+            .expect("control created")
+        }
+    }
+
+    #[test]
+    fn a_focused_password_edit_control_is_a_password_field() {
+        // SAFETY: windows created, focused and destroyed within the test, on its thread.
+        unsafe {
+            let parent = CreateWindowExW(
+                WINDOW_EX_STYLE(0),
+                w!("STATIC"),
+                w!("Sign in"),
+                WS_OVERLAPPEDWINDOW | WS_VISIBLE,
+                0,
+                0,
+                400,
+                200,
+                None,
+                None,
+                None,
+                None,
+            )
+            .expect("window created");
+            let password = control(parent, w!("EDIT"), WINDOW_STYLE(ES_PASSWORD as u32), 10);
+            let plain = control(parent, w!("EDIT"), WINDOW_STYLE(0), 40);
+            let rich = control(parent, w!("STATIC"), WINDOW_STYLE(ES_PASSWORD as u32), 70);
+            assert!(is_password_control(password));
+            assert!(!is_password_control(plain));
+            // The same style bit means something else outside edit controls.
+            assert!(!is_password_control(rich));
+            assert!(!is_password_control(parent));
+
+            let _ = SetForegroundWindow(parent);
+            SetFocus(Some(password)).expect("focus");
+            assert_eq!(focused_control(), Some(password));
+            // Under Wine the probe has no UI Automation (see `PasswordProbe::new`): this is the
+            // classic test's answer there, and either's on Windows.
+            let mut probe = PasswordProbe::new();
+            assert!(probe.refresh(), "{probe:?}");
+            assert!(probe.current());
+
+            // The focus moves before its event arrives: the next key's check sees it.
+            SetFocus(Some(plain)).expect("focus");
+            assert_eq!(focused_control(), Some(plain));
+            assert!(!probe.current(), "{probe:?}");
+            assert!(!probe.refresh());
+            SetFocus(Some(password)).expect("focus");
+            assert!(probe.current());
+            let _ = DestroyWindow(parent);
+        }
+    }
 
     #[test]
     fn hook_translation_handles_editing_keys_and_shortcuts() {
