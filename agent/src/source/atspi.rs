@@ -16,7 +16,8 @@
 //! The state applies to a window only if the focused field belongs to the window's process (the
 //! accessibility bus tells the sender's process id, X11 `_NET_WM_PID` the window's): an application
 //! that quit with its password field focused, or a switch to a program without accessibility (a
-//! terminal), never leaves the keyboard unread.
+//! terminal), never leaves the keyboard unread. A window brought back to the front starts from the
+//! field its process focused last, which toolkits focus again.
 //!
 //! Without an accessibility bus (not installed, not started yet) the agent logs that once and keeps
 //! the other exclusions (excluded applications, password-titled windows); it looks again every minute.
@@ -60,9 +61,16 @@ pub fn is_password_role(role: u32) -> bool {
 pub type ObjectRef = (String, String);
 
 /// What has the focus inside applications, as the accessibility bus last said.
+///
+/// Toolkits take the focus from a field when its window is deactivated and give it back when the
+/// window is activated again, but that event can trail the keys typed into the window. So the
+/// tracker also remembers, per process, whether its last focused object was a password field, and
+/// a window coming back to the front starts from that.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FocusTracker {
-    focus: Option<Focused>,
+    current: Option<Focused>,
+    /// Per process id: whether the object it last focused is a password field.
+    last: HashMap<u32, bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,43 +85,53 @@ impl FocusTracker {
     /// the focus. An unknown role counts as not a password field: the application did not answer
     /// (hung or gone), so it is not taking keys either.
     pub fn gained(&mut self, object: ObjectRef, pid: Option<u32>, role: Option<u32>) {
-        self.focus = Some(Focused {
+        let password = role.is_some_and(is_password_role);
+        if let Some(pid) = pid {
+            if self.last.len() >= PIDS_MAX && !self.last.contains_key(&pid) {
+                self.last.clear();
+            }
+            self.last.insert(pid, password);
+        }
+        self.current = Some(Focused {
             object,
             pid,
-            password: role.is_some_and(is_password_role),
+            password,
         });
     }
 
     /// `object` lost the focus; only the object that has it can give it up (events for the old and
     /// the new object can arrive in either order).
     pub fn lost(&mut self, object: &ObjectRef) {
-        if self.focus.as_ref().is_some_and(|f| &f.object == object) {
-            self.focus = None;
+        if self.current.as_ref().is_some_and(|f| &f.object == object) {
+            self.current = None;
         }
     }
 
-    /// The application at `sender` left the accessibility bus.
-    pub fn gone(&mut self, sender: &str) {
-        if self.focus.as_ref().is_some_and(|f| f.object.0 == sender) {
-            self.focus = None;
+    /// The application at `sender` (process `pid`) left the accessibility bus.
+    pub fn gone(&mut self, sender: &str, pid: Option<u32>) {
+        if self.current.as_ref().is_some_and(|f| f.object.0 == sender) {
+            self.current = None;
+        }
+        if let Some(pid) = pid {
+            self.last.remove(&pid);
         }
     }
 
     /// Whether the focus is in a password field, wherever it is.
     pub fn password(&self) -> bool {
-        self.focus.as_ref().is_some_and(|f| f.password)
+        self.current.as_ref().is_some_and(|f| f.password)
     }
 
-    /// Whether a password field has the focus in `window`: the field's process owns the window, or
-    /// either process is unknown (then the field's state stands, erring on the side of not reading).
+    /// Whether `window`, just brought to the front, has a password field focused: the field that has
+    /// the focus if it is the window's process's, else the one that process focused last. When
+    /// either process is unknown, the focused field's state stands (erring on the side of not reading).
     pub fn password_in(&self, window: &WindowInfo) -> bool {
-        self.focus.as_ref().is_some_and(|f| {
-            f.password
-                && match (f.pid, window.pid) {
-                    (Some(field), Some(window)) => field == window,
-                    _ => true,
-                }
-        })
+        match (window.pid, self.current.as_ref()) {
+            (Some(pid), Some(f)) if f.pid == Some(pid) || f.pid.is_none() => f.password,
+            (Some(pid), _) => self.last.get(&pid).copied().unwrap_or(false),
+            (None, Some(f)) => f.password,
+            (None, None) => false,
+        }
     }
 }
 
@@ -362,8 +380,8 @@ fn gone_update(message: &Message, pids: &mut HashMap<String, Option<u32>>) -> Op
     if !new.is_empty() || !name.starts_with(':') {
         return None;
     }
-    pids.remove(&name);
-    Some(Box::new(move |t: &mut FocusTracker| t.gone(&name)))
+    let pid = pids.remove(&name).flatten();
+    Some(Box::new(move |t: &mut FocusTracker| t.gone(&name, pid)))
 }
 
 /// The AT-SPI role of an object, if its application answers.

@@ -1,6 +1,7 @@
 //! Password fields found through the accessibility bus: a session D-Bus and the AT-SPI bus beside the
 //! X desktop, real GTK dialogs (zenity), and the agent against a running collector. A phrase typed
-//! into a password field raises nothing; the same phrase typed into a plain entry raises an alert.
+//! into a password field raises nothing, before and after a switch to another window; the same
+//! phrase typed into a terminal or a plain entry raises an alert.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -148,7 +149,7 @@ fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
     let collector = Collector::start(&tmp.path().join("collector"));
     let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
     agent.enrol(&collector);
-    let desktop = Desktop::start();
+    let mut desktop = Desktop::start();
     let buses = Buses::start(&desktop.display, &tmp.path().join("runtime"));
     agent.run(Some(&desktop.display));
     wait_until("the agent listens on the accessibility bus", || {
@@ -173,6 +174,20 @@ fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
             .contains("a password field has the focus; typing there is not read")
     });
     desktop.type_text("i will kill myself ");
+
+    // A terminal reports nothing on the accessibility bus: typing there is read again at once.
+    desktop.open_terminal("Chat");
+    desktop.type_text("i will kill myself ");
+    desktop.keys(&["Return"]);
+    let chat = collector.wait_alert("the phrase typed into the terminal", keyboard);
+    assert_eq!(chat["window_title"], "Chat", "{chat:#}");
+
+    // Back to the dialog: its field has the focus again, and is still not read.
+    let dialog = desktop.xdotool(&["search", "--name", "^Sign in$"]);
+    let dialog = dialog.lines().next().expect("the dialog is open").trim();
+    desktop.xdotool(&["windowactivate", "--sync", dialog]);
+    wait_active(&desktop, "Sign in");
+    desktop.type_text("i will kill myself ");
     desktop.keys(&["Return"]);
     // Return submits the dialog.
     let exited = sign_in.0.wait().unwrap();
@@ -186,12 +201,22 @@ fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
     wait_active(&desktop, "Notes");
     desktop.type_text("i will kill myself ");
     desktop.keys(&["Return"]);
-    let alert = collector.wait_alert("the phrase typed into the entry", keyboard);
-    assert_eq!(alert["window_title"], "Notes", "{alert:#}");
+    let alert = collector.wait_alert("the phrase typed into the entry", |a| {
+        keyboard(a) && a["window_title"] == "Notes"
+    });
     assert_eq!(alert["application"], "zenity", "{alert:#}");
     // Keys are handled in order: the password's keys were long seen, and raised nothing.
     std::thread::sleep(Duration::from_millis(500));
-    let alerts: Vec<Value> = collector.alerts().into_iter().filter(keyboard).collect();
-    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let titles: Vec<String> = collector
+        .alerts()
+        .iter()
+        .filter(|a| keyboard(a))
+        .map(|a| a["window_title"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(
+        titles.iter().all(|t| t == "Chat" || t == "Notes"),
+        "{titles:?}"
+    );
     assert!(!agent.log().contains("kill myself"));
 }

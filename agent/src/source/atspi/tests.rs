@@ -56,10 +56,12 @@ fn an_unanswered_role_is_not_a_password_field() {
 fn an_application_leaving_the_bus_takes_its_focus_with_it() {
     let mut t = FocusTracker::default();
     t.gained(object(":1.4", "/a/1"), Some(100), Some(ROLE_PASSWORD_TEXT));
-    t.gone(":1.9");
+    t.gone(":1.9", Some(900));
     assert!(t.password());
-    t.gone(":1.4");
+    t.gone(":1.4", Some(100));
     assert!(!t.password());
+    // Its process id may be reused by a program that reports nothing.
+    assert!(!t.password_in(&window(Some(100))));
 }
 
 #[test]
@@ -73,6 +75,25 @@ fn the_field_applies_to_its_own_process_window_only() {
     assert!(t.password_in(&window(None)));
     t.gained(object(":1.4", "/a/1"), None, Some(ROLE_PASSWORD_TEXT));
     assert!(t.password_in(&window(Some(200))));
+}
+
+#[test]
+fn a_window_back_in_front_starts_from_the_field_its_process_focused_last() {
+    let mut t = FocusTracker::default();
+    t.gained(object(":1.4", "/a/1"), Some(100), Some(ROLE_PASSWORD_TEXT));
+    // Switched to a terminal: the toolkit takes the focus from the field.
+    t.lost(&object(":1.4", "/a/1"));
+    assert!(!t.password());
+    assert!(!t.password_in(&window(Some(200))));
+    // Back to the dialog, before the toolkit says the field has the focus again.
+    assert!(t.password_in(&window(Some(100))));
+    // Another program's entry has the focus now; the dialog's process still last focused its field.
+    t.gained(object(":1.5", "/b/7"), Some(300), Some(61));
+    assert!(!t.password_in(&window(Some(300))));
+    assert!(t.password_in(&window(Some(100))));
+    // The dialog's process focuses a plain entry.
+    t.gained(object(":1.4", "/a/2"), Some(100), Some(61));
+    assert!(!t.password_in(&window(Some(100))));
 }
 
 /// A source that yields scripted events, then ends.
