@@ -15,6 +15,7 @@
 
 mod migrations;
 pub mod postgres;
+mod rows;
 mod sql;
 pub mod sqlite;
 

@@ -6,8 +6,9 @@
 use std::sync::Mutex;
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, GenericClient, NoTls, Row, Transaction};
+use ::postgres::{Client, GenericClient, NoTls, Transaction};
 
+use super::rows;
 use super::sql;
 use super::*;
 
@@ -139,55 +140,6 @@ fn migrate(client: &mut Client) -> Result<()> {
     Ok(())
 }
 
-fn device_row(r: &Row) -> DeviceRecord {
-    DeviceRecord {
-        id: r.get(0),
-        kind: r.get(1),
-        cert_sha256: r.get(2),
-        hostname: r.get(3),
-        os: r.get(4),
-        program_version: r.get(5),
-        enrolled: r.get(6),
-        revoked: r.get(7),
-        last_heartbeat: r.get(8),
-        last_ip: r.get(9),
-        wordlist_version: r.get(10),
-        spool_depth: r.get(11),
-        spool_dropped: r.get(12),
-        silent_since: r.get(13),
-        dead_helpers: r.get(14),
-    }
-}
-
-fn alert_row(r: &Row) -> AlertRecord {
-    let sha256: Option<String> = r.get(16);
-    AlertRecord {
-        id: r.get(0),
-        device: r.get(1),
-        user: r.get(2),
-        time: r.get(3),
-        received: r.get(4),
-        source: r.get(5),
-        category: r.get(6),
-        severity: r.get(7),
-        phrase: r.get(8),
-        context: r.get(9),
-        language: r.get(10),
-        application: r.get(11),
-        window_title: r.get(12),
-        wordlist_version: r.get(13),
-        client_ip: r.get(14),
-        no_screenshot_reason: r.get(15),
-        screenshot: sha256.map(|sha256| ScreenshotRef {
-            sha256,
-            format: r.get(17),
-            width: r.get(18),
-            height: r.get(19),
-            bytes: r.get(20),
-        }),
-    }
-}
-
 fn insert_alert(tx: &mut Transaction<'_>, a: &AlertRecord) -> Result<bool> {
     if let Some(s) = &a.screenshot {
         tx.execute(
@@ -228,14 +180,9 @@ fn insert_alert(tx: &mut Transaction<'_>, a: &AlertRecord) -> Result<bool> {
 }
 
 fn latest_policy(c: &mut impl GenericClient) -> Result<Option<PolicyRecord>> {
-    Ok(c.query_opt(sql::LATEST_POLICY, &[])?.map(|r| PolicyRecord {
-        revision: r.get(0),
-        sha256: r.get(1),
-        policy_toml: r.get(2),
-        author: r.get(3),
-        note: r.get(4),
-        created: r.get(5),
-    }))
+    Ok(c.query_opt(sql::LATEST_POLICY, &[])?
+        .map(|r| rows::policy(&r))
+        .transpose()?)
 }
 
 impl Store for PostgresStore {
@@ -299,7 +246,8 @@ impl Store for PostgresStore {
     fn device_by_cert(&self, cert_sha256: &str) -> Result<Option<DeviceRecord>> {
         self.read(|c| {
             Ok(c.query_opt(&sql::device_by_cert(), &[&cert_sha256])?
-                .map(|r| device_row(&r)))
+                .map(|r| rows::device(&r))
+                .transpose()?)
         })
     }
 
@@ -307,8 +255,8 @@ impl Store for PostgresStore {
         self.read(|c| {
             Ok(c.query(&sql::devices(), &[])?
                 .iter()
-                .map(device_row)
-                .collect())
+                .map(rows::device)
+                .collect::<std::result::Result<_, _>>()?)
         })
     }
 
@@ -356,15 +304,8 @@ impl Store for PostgresStore {
         self.read(|c| {
             Ok(c.query(sql::DISCLOSURES, &[])?
                 .iter()
-                .map(|r| DisclosureRecord {
-                    user: r.get(0),
-                    device: r.get(1),
-                    first_seen: r.get(2),
-                    last_seen: r.get(3),
-                    shown: r.get(4),
-                    notice_sha256: r.get(5),
-                })
-                .collect())
+                .map(rows::disclosure)
+                .collect::<std::result::Result<_, _>>()?)
         })
     }
 
@@ -400,8 +341,8 @@ impl Store for PostgresStore {
             let since = q.since.unwrap_or(i64::MIN);
             Ok(c.query(sql::ALERTS, &[&since, &limit])?
                 .iter()
-                .map(alert_row)
-                .collect())
+                .map(rows::alert)
+                .collect::<std::result::Result<_, _>>()?)
         })
     }
 
@@ -431,15 +372,8 @@ impl Store for PostgresStore {
         self.read(|c| {
             Ok(c.query(sql::LIVE_LEASES, &[&now])?
                 .iter()
-                .map(|r| LeaseRecord {
-                    device: r.get(0),
-                    user: r.get(1),
-                    group: r.get(2),
-                    addresses: r.get(3),
-                    expires: r.get(4),
-                    updated: r.get(5),
-                })
-                .collect())
+                .map(rows::lease)
+                .collect::<std::result::Result<_, _>>()?)
         })
     }
 

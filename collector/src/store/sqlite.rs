@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use super::rows;
 use super::sql;
 use super::*;
 
@@ -86,58 +87,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
-}
-
-fn device_row(r: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
-    Ok(DeviceRecord {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        cert_sha256: r.get(2)?,
-        hostname: r.get(3)?,
-        os: r.get(4)?,
-        program_version: r.get(5)?,
-        enrolled: r.get(6)?,
-        revoked: r.get(7)?,
-        last_heartbeat: r.get(8)?,
-        last_ip: r.get(9)?,
-        wordlist_version: r.get(10)?,
-        spool_depth: r.get(11)?,
-        spool_dropped: r.get(12)?,
-        silent_since: r.get(13)?,
-        dead_helpers: r.get(14)?,
-    })
-}
-
-fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
-    let sha256: Option<String> = r.get(16)?;
-    Ok(AlertRecord {
-        id: r.get(0)?,
-        device: r.get(1)?,
-        user: r.get(2)?,
-        time: r.get(3)?,
-        received: r.get(4)?,
-        source: r.get(5)?,
-        category: r.get(6)?,
-        severity: r.get(7)?,
-        phrase: r.get(8)?,
-        context: r.get(9)?,
-        language: r.get(10)?,
-        application: r.get(11)?,
-        window_title: r.get(12)?,
-        wordlist_version: r.get(13)?,
-        client_ip: r.get(14)?,
-        no_screenshot_reason: r.get(15)?,
-        screenshot: match sha256 {
-            Some(sha256) => Some(ScreenshotRef {
-                sha256,
-                format: r.get(17)?,
-                width: r.get(18)?,
-                height: r.get(19)?,
-                bytes: r.get(20)?,
-            }),
-            None => None,
-        },
-    })
 }
 
 fn insert_alert(tx: &Transaction<'_>, a: &AlertRecord) -> Result<bool> {
@@ -234,7 +183,7 @@ impl Store for SqliteStore {
     fn device_by_cert(&self, cert_sha256: &str) -> Result<Option<DeviceRecord>> {
         self.read(|c| {
             Ok(c.prepare_cached(&sql::device_by_cert())?
-                .query_row(params![cert_sha256], device_row)
+                .query_row(params![cert_sha256], |r| rows::device(r))
                 .optional()?)
         })
     }
@@ -242,7 +191,7 @@ impl Store for SqliteStore {
     fn devices(&self) -> Result<Vec<DeviceRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare(&sql::devices())?;
-            let rows = stmt.query_map([], device_row)?;
+            let rows = stmt.query_map([], |r| rows::device(r))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -284,16 +233,7 @@ impl Store for SqliteStore {
     fn disclosures(&self) -> Result<Vec<DisclosureRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(sql::DISCLOSURES)?;
-            let rows = stmt.query_map([], |r| {
-                Ok(DisclosureRecord {
-                    user: r.get(0)?,
-                    device: r.get(1)?,
-                    first_seen: r.get(2)?,
-                    last_seen: r.get(3)?,
-                    shown: r.get(4)?,
-                    notice_sha256: r.get(5)?,
-                })
-            })?;
+            let rows = stmt.query_map([], |r| rows::disclosure(r))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -328,7 +268,9 @@ impl Store for SqliteStore {
         self.read(|c| {
             let mut stmt = c.prepare_cached(sql::ALERTS)?;
             let limit = q.limit.map_or(i64::MAX, |l| l.min(i64::MAX as u64) as i64);
-            let rows = stmt.query_map(params![q.since.unwrap_or(i64::MIN), limit], alert_row)?;
+            let rows = stmt.query_map(params![q.since.unwrap_or(i64::MIN), limit], |r| {
+                rows::alert(r)
+            })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -351,16 +293,7 @@ impl Store for SqliteStore {
     fn live_leases(&self, now: Micros) -> Result<Vec<LeaseRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(sql::LIVE_LEASES)?;
-            let rows = stmt.query_map(params![now], |r| {
-                Ok(LeaseRecord {
-                    device: r.get(0)?,
-                    user: r.get(1)?,
-                    group: r.get(2)?,
-                    addresses: r.get(3)?,
-                    expires: r.get(4)?,
-                    updated: r.get(5)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![now], |r| rows::lease(r))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -445,17 +378,8 @@ impl Store for SqliteStore {
 }
 
 fn latest_policy(c: &Connection) -> Result<Option<PolicyRecord>> {
-    Ok(c.query_row(sql::LATEST_POLICY, [], |r| {
-        Ok(PolicyRecord {
-            revision: r.get(0)?,
-            sha256: r.get(1)?,
-            policy_toml: r.get(2)?,
-            author: r.get(3)?,
-            note: r.get(4)?,
-            created: r.get(5)?,
-        })
-    })
-    .optional()?)
+    Ok(c.query_row(sql::LATEST_POLICY, [], |r| rows::policy(r))
+        .optional()?)
 }
 
 #[cfg(test)]
