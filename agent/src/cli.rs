@@ -77,8 +77,9 @@ pub struct EnrolArgs {
     /// The enrolment token from `ward-collector token create`.
     #[arg(long, value_name = "TOKEN")]
     pub token: String,
-    /// The collector's CA certificate (`<data-dir>/ca.pem` on the collector).
-    #[arg(long, value_name = "PEM")]
+    /// The collector's CA certificate (`<data-dir>/ca.pem` on the collector), or its SHA-256
+    /// fingerprint (64 hex digits, colons allowed, as `openssl x509 -noout -fingerprint -sha256` prints it).
+    #[arg(long, value_name = "PEM|SHA256")]
     pub ca: PathBuf,
     #[command(flatten)]
     pub files: Files,
