@@ -7,7 +7,7 @@ mod capture;
 mod certificates;
 mod desktop;
 mod end_to_end;
-mod password_fields;
 mod enrolment;
+mod password_fields;
 mod programs;
 mod x11_source;
