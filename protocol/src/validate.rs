@@ -491,9 +491,8 @@ mod tests {
         assert_eq!(serde_json::from_str::<StreamEvent>(&json).unwrap(), ev);
     }
 
-    #[test]
-    fn heartbeat_and_enrolment_round_trip() {
-        let hb = Heartbeat {
+    fn heartbeat(sessions: Vec<SessionState>) -> Heartbeat {
+        Heartbeat {
             version: PROTOCOL_VERSION,
             time: now(),
             hostname: "ws-101".into(),
@@ -502,13 +501,18 @@ mod tests {
             wordlist_version: None,
             spool_depth: 3,
             spool_dropped: 0,
-            sessions: vec![SessionState {
-                user: "pupil.jones".into(),
-                helper_alive: true,
-                notice_shown: Some(now() - SignedDuration::from_hours(3)),
-                notice_sha256: Some("ab".repeat(32)),
-            }],
-        };
+            sessions,
+        }
+    }
+
+    #[test]
+    fn heartbeat_and_enrolment_round_trip() {
+        let hb = heartbeat(vec![SessionState {
+            user: "pupil.jones".into(),
+            helper_alive: true,
+            notice_shown: Some(now() - SignedDuration::from_hours(3)),
+            notice_sha256: Some("ab".repeat(32)),
+        }]);
         hb.validate(now()).unwrap();
         assert_eq!(
             serde_json::from_str::<Heartbeat>(&serde_json::to_string(&hb).unwrap()).unwrap(),
@@ -576,18 +580,7 @@ mod tests {
         for (mutate, field) in cases {
             let mut s = session();
             mutate(&mut s);
-            let hb = Heartbeat {
-                version: PROTOCOL_VERSION,
-                time: now(),
-                hostname: "ws-101".into(),
-                os: "linux".into(),
-                agent_version: "0.1.0".into(),
-                wordlist_version: None,
-                spool_depth: 0,
-                spool_dropped: 0,
-                sessions: vec![session(), s],
-            };
-            let err = hb.validate(now()).unwrap_err();
+            let err = heartbeat(vec![session(), s]).validate(now()).unwrap_err();
             assert_eq!(err.field, format!("sessions[1].{field}"), "{err}");
         }
     }
