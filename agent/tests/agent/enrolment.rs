@@ -36,7 +36,8 @@ fn status(agent: &Agent) -> Value {
 fn an_unenrolled_service_waits_says_what_to_run_and_starts_once_enrolled() {
     let tmp = tempfile::tempdir().unwrap();
     let collector = Collector::start(&tmp.path().join("collector"));
-    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    // Installed with the example's collector address; the technician sets the real one, then enrols.
+    let mut agent = Agent::new(&tmp.path().join("agent"), "https://127.0.0.1:9", CONFIG);
     agent.spawn(None);
     wait_for("the not-enrolled message", 60, || {
         agent
@@ -56,6 +57,12 @@ fn an_unenrolled_service_waits_says_what_to_run_and_starts_once_enrolled() {
     assert!(!agent.log().contains("ward-agent started"));
     assert_eq!(status(&agent)["enrolled"], false);
 
+    let text = std::fs::read_to_string(&agent.config).unwrap();
+    std::fs::write(
+        &agent.config,
+        text.replace("https://127.0.0.1:9", &collector.url()),
+    )
+    .unwrap();
     let out = agent.command(&[
         "enrol",
         "--collector",
