@@ -35,6 +35,28 @@ pub(crate) trait Sink {
     /// keep the text as typed).
     #[inline]
     fn input(&mut self, _offset: u32, _ch: char) {}
+
+    /// ASCII input characters from code-point offset `offset` on (see [`Sink::input`]).
+    #[inline]
+    fn input_ascii(&mut self, offset: u32, text: &[u8]) {
+        for (k, &b) in text.iter().enumerate() {
+            self.input(offset + k as u32, char::from(b));
+        }
+    }
+
+    /// A plain word's normalised letters and the word break after it, each with its origin.
+    #[inline]
+    fn word(&mut self, letters: &[u8], origins: &[u32]) {
+        for (&b, &o) in letters.iter().zip(origins) {
+            self.byte(b, o);
+        }
+    }
+}
+
+/// Room for one plain word and its word break on their way out.
+struct PlainWord {
+    letters: [u8; MAX_WORD + 1],
+    origins: [u32; MAX_WORD + 1],
 }
 
 /// What one character means to the normaliser.
@@ -76,27 +98,6 @@ const fn ascii_table() -> [Class; 128] {
         b += 1;
     }
     table
-}
-
-/// Whether an ASCII byte separates words (so a run of letters before it is a whole word).
-#[inline]
-fn is_ascii_separator(b: u8) -> bool {
-    b.is_ascii() && matches!(ASCII_CLASS[usize::from(b)], Class::Separator { .. })
-}
-
-/// Length of the plain word at the start of `bytes`: 2 to [`MAX_WORD`] ASCII letters followed by an
-/// ASCII separator; 0 if the text does not start with one (then it takes the general path).
-#[inline]
-fn plain_word_len(bytes: &[u8]) -> usize {
-    let len = bytes
-        .iter()
-        .take(MAX_WORD + 1)
-        .take_while(|b| b.is_ascii_alphabetic())
-        .count();
-    match bytes.get(len) {
-        Some(&next) if (2..=MAX_WORD).contains(&len) && is_ascii_separator(next) => len,
-        _ => 0,
-    }
 }
 
 /// The letter a leetspeak digit or symbol stands for, if any.
@@ -258,16 +259,15 @@ impl Normaliser {
     /// character at a time through [`Normaliser::push`]. The output is the same either way.
     pub(crate) fn push_str(&mut self, text: &str, sink: &mut impl Sink) {
         let bytes = text.as_bytes();
+        let mut word = PlainWord {
+            letters: [0; MAX_WORD + 1],
+            origins: [0; MAX_WORD + 1],
+        };
         let mut i = 0;
         while i < bytes.len() {
-            if bytes[i].is_ascii_alphabetic() && self.between_words() {
-                let len = plain_word_len(&bytes[i..]);
+            if bytes[i].is_ascii_alphabetic() && self.word.is_empty() {
+                let len = self.plain_word(&bytes[i..], &mut word, sink);
                 if len != 0 {
-                    let word = &bytes[i..i + len];
-                    for (k, &b) in word.iter().enumerate() {
-                        sink.input(self.pos + k as u32, char::from(b));
-                    }
-                    self.plain_word(word, sink);
                     i += len;
                     continue;
                 }
@@ -280,39 +280,49 @@ impl Normaliser {
         }
     }
 
-    /// Whether no word is being collected (the last character was a separator or ignored, or
-    /// nothing was pushed yet): the point where [`Normaliser::plain_word`] may be used.
+    /// Fast path for the most common input: `text` starts with a word of 2 to [`MAX_WORD`] ASCII
+    /// letters followed by an ASCII separator, and no word is being collected. Consumes the word
+    /// and that separator and returns their length, or returns 0 and changes nothing if `text`
+    /// does not start that way.
+    ///
+    /// The output is exactly what pushing the characters one by one gives: the word is plain, so
+    /// rule 4 does nothing and rule 6 only flushes held single letters; letters go straight out,
+    /// lower-cased and collapsed, without being held, and the word break after them with them.
     #[inline]
-    pub(crate) fn between_words(&self) -> bool {
-        self.word.is_empty()
-    }
-
-    /// Fast path for the most common input: a word of 2 to [`MAX_WORD`] ASCII letters, between
-    /// words, that the caller knows is followed by a separator (which it pushes next). The result is
-    /// exactly what pushing the letters one by one gives (the word is plain, so rule 4 does nothing
-    /// and rule 6 only flushes held single letters), without holding the word: letters go straight
-    /// out, lower-cased and collapsed.
-    #[inline]
-    pub(crate) fn plain_word(&mut self, word: &[u8], sink: &mut impl Sink) {
-        debug_assert!(self.between_words());
-        debug_assert!((2..=MAX_WORD).contains(&word.len()));
-        debug_assert!(word.iter().all(u8::is_ascii_alphabetic));
-        self.flush_singles(sink);
+    fn plain_word(&mut self, text: &[u8], out: &mut PlainWord, sink: &mut impl Sink) -> usize {
         let start = self.pos;
-        let mut last = self.last;
-        for (k, &b) in word.iter().enumerate() {
-            let ch = b.to_ascii_lowercase();
-            if char::from(ch) != last {
-                last = char::from(ch);
-                sink.byte(ch, start + k as u32);
-            }
+        // Held single letters are flushed first, and a flush always ends with a word break.
+        let mut last = if self.singles.is_empty() {
+            u32::from(self.last)
+        } else {
+            u32::from(b' ')
+        };
+        let mut n = 0;
+        let mut len = 0;
+        while len < MAX_WORD && len < text.len() && text[len].is_ascii_alphabetic() {
+            let ch = text[len].to_ascii_lowercase();
+            out.letters[n] = ch;
+            out.origins[n] = start + len as u32;
+            n += usize::from(u32::from(ch) != last);
+            last = u32::from(ch);
+            len += 1;
         }
-        self.last = last;
-        self.pos = start + word.len() as u32;
-        // The word ends at the separator that follows, whose offset is `self.pos`.
-        self.space(self.pos, sink);
-        self.gap = 0;
-        self.gap_hard = false;
+        let hard = match text.get(len).map(|&b| ASCII_CLASS[usize::from(b & 0x7f)]) {
+            Some(Class::Separator { hard }) if len >= 2 && text[len].is_ascii() => hard,
+            _ => return 0,
+        };
+        // The word ends at the separator, which is where its word break comes from.
+        out.letters[n] = b' ';
+        out.origins[n] = start + len as u32;
+        sink.input_ascii(start, &text[..=len]);
+        self.flush_singles(sink);
+        sink.word(&out.letters[..=n], &out.origins[..=n]);
+        self.last = ' ';
+        self.pos = start + len as u32 + 1;
+        // As after any separator: one seen, since the word.
+        self.gap = 1;
+        self.gap_hard = hard;
+        len + 1
     }
 
     /// The slow path: decomposition, case folding and confusables for non-ASCII characters.

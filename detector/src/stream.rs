@@ -127,6 +127,18 @@ impl Matcher {
         }
     }
 
+    /// Pathological text (eight open phrase prefixes at once): the walk that began first gives
+    /// way. Chosen by its start, not its place in `walks`, so the order walks are kept in never
+    /// changes what is found.
+    fn evict_oldest(&mut self) {
+        let walks = &self.walks[..self.nwalks];
+        let oldest = (0..walks.len())
+            .min_by_key(|&i| walks[i].start_norm)
+            .unwrap_or(0);
+        self.nwalks -= 1;
+        self.walks[oldest] = self.walks[self.nwalks];
+    }
+
     fn byte_at(&self, norm: u64) -> u8 {
         self.ring_byte[(norm & MASK) as usize]
     }
@@ -194,6 +206,34 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
     }
 
     #[inline]
+    fn input_ascii(&mut self, offset: u32, text: &[u8]) {
+        for (k, &b) in text.iter().enumerate() {
+            self.m.ring_char[(offset as usize + k) % RING] = char::from(b);
+        }
+    }
+
+    /// A plain word and its break at once: while no candidate is pending and no walk reaches the end of a phrase
+    /// inside the word (nearly always), the walks are stepped through the whole word in a tight
+    /// loop and the history written in one go; otherwise byte by byte, as [`Sink::byte`] does.
+    #[inline]
+    fn word(&mut self, letters: &[u8], origins: &[u32]) {
+        if !self.m.pending.is_empty() || !self.word_walks(letters) {
+            for (&b, &o) in letters.iter().zip(origins) {
+                self.byte(b, o);
+            }
+            return;
+        }
+        let m = &mut *self.m;
+        let base = m.emitted;
+        for (k, (&b, &o)) in letters.iter().zip(origins).enumerate() {
+            let at = ((base + k as u64) & MASK) as usize;
+            m.ring_byte[at] = b;
+            m.ring_origin[at] = o;
+        }
+        m.emitted = base + letters.len() as u64;
+    }
+
+    #[inline]
     fn byte(&mut self, byte: u8, origin: u32) {
         let idx = self.m.emitted;
         self.m.ring_byte[(idx & MASK) as usize] = byte;
@@ -230,6 +270,81 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
 }
 
 impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
+    /// Steps every walk (and a new one, if a word starts) through a whole word and its break, and
+    /// keeps the result only if no walk reached the end of a phrase on the way: then nothing but
+    /// the walks' states changed. Returns whether it kept it.
+    #[inline]
+    fn word_walks(&mut self, letters: &[u8]) -> bool {
+        let Some(&first) = letters.first() else {
+            return true;
+        };
+        let det = self.det;
+        let m = &mut *self.m;
+        let walk_through = |walk: &Walk| -> Option<u16> {
+            let part = if walk.other { &det.other } else { &det.latin };
+            let mut sid = walk.sid;
+            for &b in letters {
+                sid = part.step(sid, b);
+                if sid == DEAD {
+                    return Some(DEAD);
+                }
+                if part.ends(sid) {
+                    return None;
+                }
+            }
+            Some(sid)
+        };
+        let new = Walk {
+            sid: ROOT,
+            start_norm: m.emitted,
+            other: first >= 0x80,
+        };
+        let new_sid = if m.at_word_start {
+            match walk_through(&new) {
+                Some(sid) => sid,
+                None => return false,
+            }
+        } else {
+            DEAD
+        };
+        let mut next = [DEAD; MAX_WALKS];
+        for (walk, sid) in m.walks[..m.nwalks].iter().zip(&mut next) {
+            match walk_through(walk) {
+                Some(s) => *sid = s,
+                None => return false,
+            }
+        }
+        // Keep: the same walks, in the same way, as byte by byte.
+        if m.at_word_start && m.nwalks == MAX_WALKS {
+            let oldest = (0..m.nwalks)
+                .min_by_key(|&i| m.walks[i].start_norm)
+                .unwrap_or(0);
+            m.nwalks -= 1;
+            m.walks[oldest] = m.walks[m.nwalks];
+            next[oldest] = next[m.nwalks];
+        }
+        let mut i = 0;
+        while i < m.nwalks {
+            if next[i] == DEAD {
+                m.nwalks -= 1;
+                m.walks[i] = m.walks[m.nwalks];
+                next[i] = next[m.nwalks];
+                continue;
+            }
+            m.walks[i].sid = next[i];
+            i += 1;
+        }
+        if new_sid != DEAD {
+            m.walks[m.nwalks] = Walk {
+                sid: new_sid,
+                ..new
+            };
+            m.nwalks += 1;
+        }
+        m.at_word_start = letters.last() == Some(&b' ');
+        true
+    }
+
     /// Moves pending candidates on by one byte: word ends, and confirmations whose time has come.
     #[cold]
     fn advance(&mut self, byte: u8, idx: u64, origin: u32) {
@@ -261,9 +376,7 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
     fn start_walk(&mut self, byte: u8, idx: u64) {
         let other = byte >= 0x80;
         if self.m.nwalks == MAX_WALKS {
-            // Pathological text (eight open phrase prefixes at once): the oldest walk gives way.
-            self.m.walks.copy_within(1.., 0);
-            self.m.nwalks -= 1;
+            self.m.evict_oldest();
         }
         self.m.walks[self.m.nwalks] = Walk {
             sid: ROOT,

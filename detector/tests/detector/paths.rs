@@ -155,3 +155,17 @@ fn fast_path_and_keystroke_path_agree_with_the_shipped_lists() {
     let matched = compare(shipped(), 2, 1500);
     assert!(matched > 500, "only {matched} texts matched");
 }
+
+#[test]
+fn paths_agree_when_more_phrase_prefixes_are_open_than_walks_are_kept() {
+    // Every "go" starts a walk that stays alive, so more than eight are open at once and the
+    // oldest must give way the same way on both paths.
+    let d = detector("@category violence\n4 go go go go go go go go go go stop\n4 go go go stop\n");
+    for n in [3, 8, 9, 10, 12, 20] {
+        let text = format!("{}stop now", "go ".repeat(n));
+        let keys = typed(&d, &text);
+        assert_eq!(scanned(&d, &text), keys, "{text:?}");
+        assert_eq!(pasted(&d, &text), keys, "{text:?}");
+        assert!(!keys.is_empty(), "{text:?}");
+    }
+}
