@@ -168,7 +168,9 @@ fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
     // A sign-in dialog whose title does not say "password": only the field's role tells.
     let mut sign_in = buses.zenity(&desktop, &["--password", "--title", "Sign in"]);
     wait_active(&desktop, "Sign in");
-    wait_until("the agent knows the password field has the focus", || {
+    let what = "the agent knows the password field has the focus (GTK publishes it through \
+                libatk-bridge2.0-0)";
+    wait_until(what, || {
         agent
             .log()
             .contains("a password field has the focus; typing there is not read")
