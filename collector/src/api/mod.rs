@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ward_protocol::{Heartbeat, IdentityLease, PolicySnapshot, PROTOCOL_VERSION};
+use ward_protocol::{Heartbeat, IdentityLease, PolicySnapshot, SessionState, PROTOCOL_VERSION};
 
 pub use enrol::token_hash;
 pub use error::{Failure, Refusal, CODES};
@@ -62,14 +62,25 @@ async fn heartbeat(
     device: Device,
     Strict(hb): Strict<Heartbeat>,
 ) -> Result<StatusCode, Failure> {
-    let dead: Vec<&str> = hb
-        .sessions
+    let received = jiff::Timestamp::now().as_microsecond();
+    // Sessions (monitoring helpers, the notice shown at logon) are an agent's to report.
+    let sessions: &[SessionState] = if device.record.kind == "agent" {
+        &hb.sessions
+    } else {
+        &[]
+    };
+    let dead: Vec<&str> = sessions
         .iter()
         .filter(|s| !s.helper_alive)
         .map(|s| s.user.as_str())
         .collect();
+    // A helper that stopped since the last heartbeat: one device alert per stop (see `tamper`).
+    let alerts = crate::tamper::newly_stopped(device.record.dead_helpers.as_deref(), &dead)
+        .into_iter()
+        .map(|user| crate::tamper::helper_stopped(&device.record, user, received))
+        .collect();
     let record = HeartbeatRecord {
-        received: jiff::Timestamp::now().as_microsecond(),
+        received,
         ip: device.ip.clone(),
         hostname: hb.hostname.clone(),
         os: hb.os.clone(),
@@ -78,8 +89,7 @@ async fn heartbeat(
         spool_depth: i64::from(hb.spool_depth),
         spool_dropped: i64::from(hb.spool_dropped),
         dead_helpers: (!dead.is_empty()).then(|| dead.join(",")),
-        sessions: hb
-            .sessions
+        sessions: sessions
             .iter()
             .map(|s| SessionSeen {
                 user: s.user.clone(),
@@ -87,14 +97,8 @@ async fn heartbeat(
                 notice_sha256: s.notice_sha256.clone(),
             })
             .collect(),
-        alerts: Vec::new(),
+        alerts,
     };
-    // A helper that stopped since the last heartbeat: one device alert per stop (see `tamper`).
-    let mut record = record;
-    record.alerts = crate::tamper::newly_stopped(device.record.dead_helpers.as_deref(), &dead)
-        .into_iter()
-        .map(|user| crate::tamper::helper_stopped(&device.record, user, record.received))
-        .collect();
     let id = device.record.id.clone();
     app.with_store(move |s| s.record_heartbeat(&id, &record))
         .await?;

@@ -127,6 +127,13 @@ async fn heartbeats_record_who_was_shown_the_notice_and_when() {
         "{err}"
     );
     assert_eq!(collector.store().disclosures().unwrap().len(), 2);
+    // Sessions are an agent's to report: a resolver naming one records nothing.
+    let (_, resolver) = collector.enrol(DeviceKind::Resolver).await;
+    resolver
+        .send_heartbeat(&heartbeat(vec![session("dee", None)]))
+        .await
+        .unwrap();
+    assert_eq!(collector.store().disclosures().unwrap().len(), 2);
 
     // The CLI: bo (never shown) first, then alex with the newest showing and its text's hash.
     let listed = notices_cli(&collector);
