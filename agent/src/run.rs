@@ -199,7 +199,11 @@ async fn wait_for_enrolment(
     let mut machine = crate::config::machine::AutoEnrolment::new(!options.session_only);
     let mut said = false;
     loop {
-        machine.try_enrol(&config).await;
+        tokio::select! {
+            // A stop request does not wait for a slow collector.
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = machine.try_enrol(&config) => {}
+        }
         if Identity::exists(&config.state_dir) {
             break;
         }
