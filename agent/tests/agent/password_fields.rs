@@ -1,5 +1,5 @@
 //! Password fields found through the accessibility bus: a session D-Bus and the AT-SPI bus beside the
-//! X desktop, real GTK dialogs (zenity), and the agent against a running collector. A phrase typed
+//! X desktop, real GTK 3 dialogs (`dialog.py` beside this file), and the agent against a running collector. A phrase typed
 //! into a password field raises nothing, before and after a switch to another window; the same
 //! phrase typed into a terminal or a plain entry raises an alert.
 
@@ -33,7 +33,7 @@ impl Buses {
         for (program, package) in [
             ("dbus-daemon", "dbus-daemon"),
             (LAUNCHER, "at-spi2-core"),
-            ("zenity", "zenity"),
+            ("/usr/bin/python3", "python3"),
         ] {
             let found = Command::new("sh")
                 .args(["-c", &format!("command -v {program}")])
@@ -45,6 +45,16 @@ impl Buses {
                 "{program} is missing: install the Debian package {package} (tests/packages.txt)"
             );
         }
+        let gtk = Command::new("/usr/bin/python3")
+            .args(["-c", "import gi; gi.require_version('Gtk', '3.0')"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            gtk,
+            "GTK 3 for Python is missing: install the Debian packages python3-gi and \
+             gir1.2-gtk-3.0 (tests/packages.txt)"
+        );
         std::fs::create_dir_all(runtime_dir).unwrap();
         let mut daemon = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
@@ -87,9 +97,12 @@ impl Buses {
         buses
     }
 
-    /// Opens a zenity dialog on `desktop` with this session's buses and accessibility left on.
-    fn zenity(&self, desktop: &Desktop, args: &[&str]) -> KillGroup {
-        let child = Command::new("zenity")
+    /// Opens a GTK dialog (`dialog.py`) on `desktop` with this session's buses and accessibility
+    /// left on.
+    fn dialog(&self, desktop: &Desktop, args: &[&str]) -> KillGroup {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agent/dialog.py");
+        let child = Command::new("/usr/bin/python3")
+            .arg(script)
             .args(args)
             .env("DISPLAY", &desktop.display)
             .env("DBUS_SESSION_BUS_ADDRESS", &self.session)
@@ -104,7 +117,7 @@ impl Buses {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .expect("zenity runs (package zenity)");
+            .expect("the GTK dialog runs (packages python3-gi, gir1.2-gtk-3.0)");
         KillGroup(child)
     }
 }
@@ -166,7 +179,7 @@ fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
     });
 
     // A sign-in dialog whose title does not say "password": only the field's role tells.
-    let mut sign_in = buses.zenity(&desktop, &["--password", "--title", "Sign in"]);
+    let mut sign_in = buses.dialog(&desktop, &["--password", "--title", "Sign in"]);
     wait_active(&desktop, "Sign in");
     let what = "the agent knows the password field has the focus (GTK publishes it through \
                 libatk-bridge2.0-0)";
@@ -193,20 +206,17 @@ fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
     desktop.keys(&["Return"]);
     // Return submits the dialog.
     let exited = sign_in.0.wait().unwrap();
-    assert!(exited.success(), "zenity --password: {exited}");
+    assert!(exited.success(), "dialog.py --password: {exited}");
 
     // The same phrase in a plain entry is read.
-    let _notes = buses.zenity(
-        &desktop,
-        &["--entry", "--title", "Notes", "--text", "Notes"],
-    );
+    let _notes = buses.dialog(&desktop, &["--title", "Notes"]);
     wait_active(&desktop, "Notes");
     desktop.type_text("i will kill myself ");
     desktop.keys(&["Return"]);
     let alert = collector.wait_alert("the phrase typed into the entry", |a| {
         keyboard(a) && a["window_title"] == "Notes"
     });
-    assert_eq!(alert["application"], "zenity", "{alert:#}");
+    assert_eq!(alert["application"], "python3", "{alert:#}");
     // Keys are handled in order: the password's keys were long seen, and raised nothing.
     std::thread::sleep(Duration::from_millis(500));
     let titles: Vec<String> = collector
