@@ -158,16 +158,19 @@ pub(crate) struct Trie {
     width: usize,
     /// `next[state * width + class]`; state [`DEAD`] has a row of zeros.
     next: Vec<u16>,
-    /// Bit per state: a phrase ends here.
-    ends: Vec<u64>,
+    /// States `1..=last_end` are those where a phrase ends.
+    last_end: u16,
+    /// The state a walk begins in (the first after the phrase ends).
+    root: u16,
+    /// The state after the first two bytes of a word, by their columns (`c0 * width + c1`), so a
+    /// word's walk skips two dependent look-ups; empty if some phrase is a single byte long.
+    pairs: Vec<u16>,
     /// Per state: index into [`Detector::patterns`] of the phrase ending here, or `u32::MAX`.
     pattern: Vec<u32>,
 }
 
 /// The state a walk falls into when no phrase continues with the byte read.
 pub(crate) const DEAD: u16 = 0;
-/// The state a walk begins in.
-pub(crate) const ROOT: u16 = 1;
 
 impl Trie {
     fn build(texts: &[Vec<u8>], subset: &[usize]) -> Result<Trie, LoadError> {
@@ -213,41 +216,72 @@ impl Trie {
                 u16::MAX
             )));
         }
+        // Breadth-first order, so the shallow states every word touches sit together; then the
+        // states where a phrase ends are numbered first (after dead), so one comparison tells a
+        // walk it must stop or look.
         let mut order = Vec::with_capacity(children.len());
-        let mut id = vec![0u16; children.len()];
         order.push(0usize);
-        id[0] = ROOT;
         let mut k = 0;
         while k < order.len() {
-            let node = order[k];
-            let mut kids = children[node].clone();
+            let mut kids = children[order[k]].clone();
             kids.sort_unstable();
-            for (_, n) in kids {
-                id[n] = (order.len() + 1) as u16;
-                order.push(n);
-            }
+            order.extend(kids.into_iter().map(|(_, n)| n));
             k += 1;
         }
+        let (mut numbered, rest): (Vec<usize>, Vec<usize>) =
+            order.into_iter().partition(|&n| ends[n] != u32::MAX);
+        let last_end = numbered.len() as u16;
+        let root = last_end + 1;
+        numbered.extend(rest);
+        let mut id = vec![0u16; children.len()];
+        for (i, &node) in numbered.iter().enumerate() {
+            id[node] = (i + 1) as u16;
+        }
         let mut next = vec![DEAD; states * width];
-        let mut bits = vec![0u64; states.div_ceil(64)];
         let mut pattern = vec![u32::MAX; states];
         for (node, kids) in children.iter().enumerate() {
             let s = usize::from(id[node]);
             for &(c, n) in kids {
                 next[s * width + usize::from(c)] = id[n];
             }
-            if ends[node] != u32::MAX {
-                bits[s / 64] |= 1 << (s % 64);
-                pattern[s] = ends[node];
-            }
+            pattern[s] = ends[node];
         }
-        Ok(Trie {
+        debug_assert_eq!(id[0], root);
+        let mut trie = Trie {
             classes,
             width,
             next,
-            ends: bits,
+            last_end,
+            root,
             pattern,
-        })
+            pairs: Vec::new(),
+        };
+        trie.pairs = trie.pair_table();
+        Ok(trie)
+    }
+
+    fn pair_table(&self) -> Vec<u16> {
+        let first = |c: usize| self.next[usize::from(self.root) * self.width + c];
+        if (0..self.width).any(|c| first(c) != DEAD && self.is_special(first(c))) {
+            return Vec::new();
+        }
+        let mut pairs = vec![DEAD; self.width * self.width];
+        for c0 in 0..self.width {
+            let s = usize::from(first(c0));
+            for c1 in 0..self.width {
+                pairs[c0 * self.width + c1] = self.next[s * self.width + c1];
+            }
+        }
+        pairs
+    }
+
+    /// The state after a word's first two bytes, read from the root; `None` if this trie has no
+    /// table of pairs.
+    #[inline(always)]
+    pub(crate) fn pair(&self, b0: u8, b1: u8) -> Option<u16> {
+        let c0 = usize::from(self.classes[usize::from(b0)]);
+        let c1 = usize::from(self.classes[usize::from(b1)]);
+        self.pairs.get(c0 * self.width + c1).copied()
     }
 
     /// The state after reading `byte` in state `sid`.
@@ -257,11 +291,16 @@ impl Trie {
         self.next[usize::from(sid) * self.width + class]
     }
 
-    /// Whether a phrase ends in state `sid`.
+    /// Whether `sid` is dead or a phrase ends there: the only states a walk must stop at.
     #[inline(always)]
-    pub(crate) fn ends(&self, sid: u16) -> bool {
-        let s = usize::from(sid);
-        self.ends[s / 64] & (1 << (s % 64)) != 0
+    pub(crate) fn is_special(&self, sid: u16) -> bool {
+        sid <= self.last_end
+    }
+
+    /// The state a walk begins in.
+    #[inline(always)]
+    pub(crate) fn root(&self) -> u16 {
+        self.root
     }
 
     /// The phrase (index into [`Detector::patterns`]) ending in state `sid`.
@@ -275,7 +314,7 @@ impl Trie {
     }
 
     fn memory(&self) -> usize {
-        self.next.len() * 2 + self.ends.len() * 8 + self.pattern.len() * 4 + 256
+        (self.next.len() + self.pairs.len()) * 2 + self.pattern.len() * 4 + 256
     }
 }
 

@@ -54,9 +54,19 @@ pub(crate) trait Sink {
 }
 
 /// Room for one plain word and its word break on their way out.
+#[derive(Debug, Clone)]
 struct PlainWord {
     letters: [u8; MAX_WORD + 1],
     origins: [u32; MAX_WORD + 1],
+}
+
+impl Default for PlainWord {
+    fn default() -> Self {
+        PlainWord {
+            letters: [0; MAX_WORD + 1],
+            origins: [0; MAX_WORD + 1],
+        }
+    }
 }
 
 /// What one character means to the normaliser.
@@ -204,6 +214,8 @@ pub(crate) struct Normaliser {
     singles: Vec<Unit>,
     /// Last character emitted: `' '` after a separator, `'\0'` at the start of the text.
     last: char,
+    /// Room for the plain word on its way out (kept to spare clearing it for every text).
+    plain: Box<PlainWord>,
 }
 
 impl Default for Normaliser {
@@ -224,6 +236,7 @@ impl Normaliser {
             gap_hard: false,
             singles: Vec::with_capacity(8),
             last: '\0',
+            plain: Box::default(),
         }
     }
 
@@ -259,14 +272,10 @@ impl Normaliser {
     /// character at a time through [`Normaliser::push`]. The output is the same either way.
     pub(crate) fn push_str(&mut self, text: &str, sink: &mut impl Sink) {
         let bytes = text.as_bytes();
-        let mut word = PlainWord {
-            letters: [0; MAX_WORD + 1],
-            origins: [0; MAX_WORD + 1],
-        };
         let mut i = 0;
         while i < bytes.len() {
             if bytes[i].is_ascii_alphabetic() && self.word.is_empty() {
-                let len = self.plain_word(&bytes[i..], &mut word, sink);
+                let len = self.plain_word(&bytes[i..], sink);
                 if len != 0 {
                     i += len;
                     continue;
@@ -289,8 +298,9 @@ impl Normaliser {
     /// rule 4 does nothing and rule 6 only flushes held single letters; letters go straight out,
     /// lower-cased and collapsed, without being held, and the word break after them with them.
     #[inline]
-    fn plain_word(&mut self, text: &[u8], out: &mut PlainWord, sink: &mut impl Sink) -> usize {
+    fn plain_word(&mut self, text: &[u8], sink: &mut impl Sink) -> usize {
         let start = self.pos;
+        let out = &mut *self.plain;
         // Held single letters are flushed first, and a flush always ends with a word break.
         let mut last = if self.singles.is_empty() {
             u32::from(self.last)
@@ -316,7 +326,7 @@ impl Normaliser {
         out.origins[n] = start + len as u32;
         sink.input_ascii(start, &text[..=len]);
         self.flush_singles(sink);
-        sink.word(&out.letters[..=n], &out.origins[..=n]);
+        sink.word(&self.plain.letters[..=n], &self.plain.origins[..=n]);
         self.last = ' ';
         self.pos = start + len as u32 + 1;
         // As after any separator: one seen, since the word.

@@ -12,7 +12,7 @@
 //! [`Window::end_of_text`] confirms everything pending: the agent calls it when the user presses
 //! Enter, pauses, or leaves the window.
 
-use crate::compile::{strict_fold, Detector, DEAD, NEAR_WINDOW, ROOT};
+use crate::compile::{strict_fold, Detector, Trie, DEAD, NEAR_WINDOW};
 use crate::normalise::{Normaliser, Sink};
 use crate::{Match, CONTEXT_CHARS};
 
@@ -207,8 +207,19 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
 
     #[inline]
     fn input_ascii(&mut self, offset: u32, text: &[u8]) {
-        for (k, &b) in text.iter().enumerate() {
-            self.m.ring_char[(offset as usize + k) % RING] = char::from(b);
+        let at = offset as usize % RING;
+        match self.m.ring_char.get_mut(at..at + text.len()) {
+            // Most words do not wrap around the ring: a plain copy.
+            Some(ring) => {
+                for (c, &b) in ring.iter_mut().zip(text) {
+                    *c = char::from(b);
+                }
+            }
+            None => {
+                for (k, &b) in text.iter().enumerate() {
+                    self.m.ring_char[(at + k) % RING] = char::from(b);
+                }
+            }
         }
     }
 
@@ -225,10 +236,17 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
         }
         let m = &mut *self.m;
         let base = m.emitted;
-        for (k, (&b, &o)) in letters.iter().zip(origins).enumerate() {
-            let at = ((base + k as u64) & MASK) as usize;
-            m.ring_byte[at] = b;
-            m.ring_origin[at] = o;
+        let at = (base & MASK) as usize;
+        if at + letters.len() <= RING {
+            // Most words do not wrap around the ring: plain copies.
+            m.ring_byte[at..at + letters.len()].copy_from_slice(letters);
+            m.ring_origin[at..at + letters.len()].copy_from_slice(origins);
+        } else {
+            for (k, (&b, &o)) in letters.iter().zip(origins).enumerate() {
+                let at = ((base + k as u64) & MASK) as usize;
+                m.ring_byte[at] = b;
+                m.ring_origin[at] = o;
+            }
         }
         m.emitted = base + letters.len() as u64;
     }
@@ -255,12 +273,12 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
                 &self.det.latin
             };
             let sid = part.step(walk.sid, byte);
-            if sid == DEAD {
-                self.m.nwalks -= 1;
-                self.m.walks[i] = self.m.walks[self.m.nwalks];
-                continue;
-            }
-            if part.ends(sid) {
+            if part.is_special(sid) {
+                if sid == DEAD {
+                    self.m.nwalks -= 1;
+                    self.m.walks[i] = self.m.walks[self.m.nwalks];
+                    continue;
+                }
                 self.on_pattern(part.pattern(sid), walk.start_norm, idx + 1);
             }
             self.m.walks[i].sid = sid;
@@ -282,25 +300,30 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
         let m = &mut *self.m;
         let walk_through = |walk: &Walk| -> Option<u16> {
             let part = if walk.other { &det.other } else { &det.latin };
-            let mut sid = walk.sid;
-            for &b in letters {
-                sid = part.step(sid, b);
-                if sid == DEAD {
-                    return Some(DEAD);
-                }
-                if part.ends(sid) {
-                    return None;
-                }
-            }
-            Some(sid)
+            walk_on(part, walk.sid, letters)
         };
+        let other = first >= 0x80;
         let new = Walk {
-            sid: ROOT,
+            sid: if other {
+                det.other.root()
+            } else {
+                det.latin.root()
+            },
             start_norm: m.emitted,
-            other: first >= 0x80,
+            other,
         };
         let new_sid = if m.at_word_start {
-            match walk_through(&new) {
+            // A new walk's first two steps come from the table of pairs, when there is one.
+            let pair = match letters {
+                [b0, b1, rest @ ..] if !other => det.latin.pair(*b0, *b1).map(|sid| (sid, rest)),
+                _ => None,
+            };
+            let walked = match pair {
+                Some((sid, _)) if sid == DEAD => Some(DEAD),
+                Some((sid, rest)) if !det.latin.is_special(sid) => walk_on(&det.latin, sid, rest),
+                _ => walk_through(&new),
+            };
+            match walked {
                 Some(sid) => sid,
                 None => return false,
             }
@@ -379,7 +402,11 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
             self.m.evict_oldest();
         }
         self.m.walks[self.m.nwalks] = Walk {
-            sid: ROOT,
+            sid: if other {
+                self.det.other.root()
+            } else {
+                self.det.latin.root()
+            },
             start_norm: idx,
             other,
         };
@@ -494,6 +521,19 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
             self.confirm(c);
         }
     }
+}
+
+/// Steps a walk from `sid` through `bytes`: the state it ends in ([`DEAD`] if it died), or `None`
+/// if a phrase ends on the way (then the caller goes byte by byte).
+#[inline(always)]
+fn walk_on(part: &Trie, mut sid: u16, bytes: &[u8]) -> Option<u16> {
+    for &b in bytes {
+        sid = part.step(sid, b);
+        if part.is_special(sid) {
+            return (sid == DEAD).then_some(DEAD);
+        }
+    }
+    Some(sid)
 }
 
 /// The resumable detection state of one text field or window (the agent keeps one per window).
