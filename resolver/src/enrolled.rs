@@ -238,6 +238,13 @@ async fn ship_alerts(client: Client, dir: PathBuf, device: String, shutdown: Can
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
+        let unreadable = text.lines().count() - alerts.len();
+        if unreadable > 0 {
+            tracing::warn!(
+                unreadable,
+                "alert queue lines that do not parse (a write cut short) are skipped"
+            );
+        }
         for a in &mut alerts {
             a.device = device.clone();
         }
@@ -247,10 +254,33 @@ async fn ship_alerts(client: Client, dir: PathBuf, device: String, shutdown: Can
                 version: PROTOCOL_VERSION,
                 alerts: chunk.to_vec(),
             };
-            if let Err(e) = client.send_alerts(&batch).await {
-                tracing::warn!(error = %e, "alerts not delivered; will retry");
-                ok = false;
-                break;
+            match client.send_alerts(&batch).await {
+                Ok(receipt) if chunk.iter().all(|a| receipt.stored.contains(&a.id)) => {}
+                Ok(_) => {
+                    tracing::warn!("the collector acknowledged only part of a batch; will retry");
+                    ok = false;
+                    break;
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "alerts not delivered; will retry");
+                    ok = false;
+                    break;
+                }
+                Err(e) => {
+                    // Sending the same again would be refused again and hold back every later
+                    // alert: keep the file for IT to look at and go on.
+                    let kept = dir.join(format!(
+                        "refused-{}.jsonl",
+                        jiff::Timestamp::now().as_millisecond()
+                    ));
+                    tracing::error!(error = %e, code = e.code().unwrap_or(""), kept = %kept.display(),
+                        "the collector refused these alerts; kept aside");
+                    if let Err(e) = std::fs::rename(&sending, &kept) {
+                        tracing::error!(error = %e, "cannot set refused alerts aside");
+                    }
+                    ok = false;
+                    break;
+                }
             }
         }
         if ok {
