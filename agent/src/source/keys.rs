@@ -2,6 +2,13 @@
 //!
 //! Only what changes typed text matters: a character, or an editing key that removes text or makes the
 //! cursor position unknown. Everything else (function keys, media keys) is [`Key::Other`].
+//!
+//! A keysym becomes a character in one of three ways: Latin-1 keysyms are their own code points,
+//! Unicode keysyms carry theirs above 0x0100_0000, and the legacy keysyms of other scripts (Latin-2
+//! to 4 and 9, Arabic, Cyrillic, Greek, Hebrew, Thai and more, which common layouts still produce)
+//! are looked up in a table ([`legacy`]).
+
+mod legacy;
 
 /// A translated key press.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,8 +133,9 @@ pub fn keysym_char(sym: u32) -> Option<char> {
         0x20..=0x7e | 0xa0..=0xff => char::from_u32(sym),
         // Directly encoded Unicode keysyms.
         0x0100_0000..=0x0110_ffff => char::from_u32(sym - 0x0100_0000).filter(|c| !c.is_control()),
-        // Currency keysyms (EuroSign is 0x20ac) share their code points' low bits.
+        // Currency keysyms (EuroSign is 0x20ac) are their own code points.
         0x20a0..=0x20ac => char::from_u32(sym),
+        0x100..=0x1fff => legacy_char(sym),
         keysym::KP_SPACE => Some(' '),
         keysym::KP_0..=keysym::KP_9 => char::from_digit(sym - keysym::KP_0, 10),
         0xffaa => Some('*'),
@@ -137,6 +145,15 @@ pub fn keysym_char(sym: u32) -> Option<char> {
         0xffaf => Some('/'),
         _ => None,
     }
+}
+
+/// The character of a legacy keysym, from the X11 table.
+fn legacy_char(sym: u32) -> Option<char> {
+    let key = u16::try_from(sym).ok()?;
+    let at = legacy::LEGACY
+        .binary_search_by_key(&key, |&(k, _)| k)
+        .ok()?;
+    char::from_u32(u32::from(legacy::LEGACY[at].1))
 }
 
 /// Picks the keysym for a key from its row of the core keyboard mapping, given the modifiers.
@@ -262,6 +279,94 @@ mod tests {
         check(&[0xffbe], m, Key::Other); // F1
         check(&[0x20], m, Key::Char(' '));
         check(&[0x0100_0142], m, Key::Char('ł'));
+    }
+
+    #[test]
+    fn the_legacy_table_is_sorted_without_duplicates() {
+        assert!(legacy::LEGACY.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    /// One keysym of each legacy block a layout produces, with the character keysymdef.h gives it.
+    const LEGACY_SAMPLES: &[(u32, char, &str)] = &[
+        (0x1a1, 'Ą', "Latin-2 Aogonek"),
+        (0x1b3, 'ł', "Latin-2 lstroke"),
+        (0x1ea, 'ę', "Latin-2 eogonek"),
+        (0x1ba, 'ş', "Latin-2 scedilla (Romanian's legacy s)"),
+        (0x1fe, 'ţ', "Latin-2 tcedilla, the block's last"),
+        (0x2a1, 'Ħ', "Latin-3 Hstroke"),
+        (0x2fe, 'ŝ', "Latin-3 scircumflex"),
+        (0x3a2, 'ĸ', "Latin-4 kra"),
+        (0x3fe, 'ū', "Latin-4 umacron"),
+        (0x13bc, 'Œ', "Latin-9 OE"),
+        (0x13bd, 'œ', "Latin-9 oe"),
+        (0x13be, 'Ÿ', "Latin-9 Ydiaeresis"),
+        (0x4b1, 'ア', "Katakana A"),
+        (0x5ac, '،', "Arabic comma"),
+        (0x5c7, 'ا', "Arabic alef"),
+        (0x5d3, 'س', "Arabic seen"),
+        (0x5f2, 'ْ', "Arabic sukun"),
+        (0x6a1, 'ђ', "Serbian dje"),
+        (0x6c1, 'а', "Cyrillic a"),
+        (0x6e1, 'А', "Cyrillic A"),
+        (0x6ff, 'Ъ', "Cyrillic HARDSIGN"),
+        (0x7a1, 'Ά', "Greek ALPHAaccent"),
+        (0x7e1, 'α', "Greek alpha"),
+        (0x7f3, 'ς', "Greek final small sigma"),
+        (0x7f9, 'ω', "Greek omega"),
+        (0xce0, 'א', "Hebrew aleph"),
+        (0xcfa, 'ת', "Hebrew taw"),
+        (0xda1, 'ก', "Thai kokai"),
+        (0xdf9, '๙', "Thai leknine"),
+        (0xeb8, 'ㅈ', "Hangul J"),
+        (0x8bd, '≠', "Technical notequal"),
+        (0xaa9, '—', "Publishing emdash"),
+        (0x20ac, '€', "EuroSign"),
+    ];
+
+    #[test]
+    fn legacy_keysyms_of_every_block_type_their_characters() {
+        for &(sym, expected, name) in LEGACY_SAMPLES {
+            assert_eq!(keysym_char(sym), Some(expected), "{name} ({sym:#x})");
+            let m = Modifiers::default();
+            assert_eq!(translate_keysym(sym, m), Key::Char(expected), "{name}");
+        }
+    }
+
+    #[test]
+    fn gaps_in_the_legacy_blocks_type_nothing() {
+        // 0x1a4 is currency, 0x5ad to 0x5ba are unassigned in the Arabic block, 0x7a6 in Greek.
+        for sym in [0x1a0, 0x5ad, 0x5ba, 0x7a6, 0xcdd, 0x1000, 0x1fff] {
+            assert_eq!(keysym_char(sym), None, "{sym:#x}");
+            assert_eq!(translate_keysym(sym, Modifiers::default()), Key::Other);
+        }
+    }
+
+    #[test]
+    fn unicode_keysyms_cover_scripts_without_legacy_keysyms() {
+        // Romanian comma-below letters, Urdu and Punjabi (Gurmukhi) as their layouts produce them.
+        for c in ['ș', 'ț', 'ی', 'ے', 'ਪ', 'ੰ', '😀'] {
+            assert_eq!(keysym_char(0x0100_0000 + u32::from(c)), Some(c));
+        }
+        // Control characters are not text even when encoded.
+        assert_eq!(keysym_char(0x0100_0007), None);
+    }
+
+    #[test]
+    fn caps_lock_and_shift_apply_to_legacy_letters() {
+        // The Polish layout's e key: e E eogonek Eogonek on levels 1 to 4.
+        let row = [0x65, 0x45, 0x65, 0x45, 0x1ea, 0x1ca];
+        let altgr = |shift, caps_lock| Modifiers {
+            altgr: true,
+            shift,
+            caps_lock,
+            ..Modifiers::default()
+        };
+        check(&row, altgr(false, false), Key::Char('ę'));
+        check(&row, altgr(true, false), Key::Char('Ę'));
+        check(&row, altgr(false, true), Key::Char('Ę'));
+        // A Russian layout's f key: Cyrillic_a and Cyrillic_A.
+        check(&[0x6c1, 0x6e1], mods(false, true), Key::Char('А'));
+        check(&[0x6c1, 0x6e1], mods(true, true), Key::Char('а'));
     }
 
     #[test]
