@@ -152,7 +152,8 @@ impl Detector {
 /// phrase uses share one class (so a row is about 40 entries for Latin phrases) and state ids are
 /// 16 bits, breadth-first, so the shallow states every word touches sit together in cache.
 pub(crate) struct Trie {
-    /// Byte → column; column 0 is every byte no phrase of this trie contains.
+    /// Byte → column; column 0 is every byte no phrase of this trie contains. ASCII upper case
+    /// shares its lower-case letter's column.
     classes: [u8; 256],
     /// Columns per row.
     width: usize,
@@ -188,6 +189,11 @@ impl Trie {
                 classes[b] = width as u8;
                 width += 1;
             }
+        }
+        // Upper-case ASCII reads as lower-case, so plain words can be walked as typed (normalised
+        // text has no upper case, so nothing else changes).
+        for b in b'A'..=b'Z' {
+            classes[usize::from(b)] = classes[usize::from(b.to_ascii_lowercase())];
         }
         // A plain pointer trie first (children by column), then renumbered breadth-first.
         let mut children: Vec<Vec<(u8, usize)>> = vec![Vec::new()];

@@ -44,27 +44,40 @@ pub(crate) trait Sink {
         }
     }
 
-    /// A plain word's normalised letters and the word break after it, each with its origin.
+    /// A plain word's normalised letters, each with its origin, then a word break at
+    /// `break_origin`.
     #[inline]
-    fn word(&mut self, letters: &[u8], origins: &[u32]) {
+    fn word(&mut self, letters: &[u8], origins: &[u32], break_origin: u32) {
         for (&b, &o) in letters.iter().zip(origins) {
             self.byte(b, o);
         }
+        self.byte(b' ', break_origin);
+    }
+
+    /// A plain word as typed: ASCII letters of either case, none the same letter as the one
+    /// before, the first at offset `start`; then a word break at the offset after the last.
+    /// Normalised, that is the word lower-cased, letter for letter.
+    #[inline]
+    fn word_as_typed(&mut self, text: &[u8], start: u32) {
+        for (k, &b) in text.iter().enumerate() {
+            self.byte(b.to_ascii_lowercase(), start + k as u32);
+        }
+        self.byte(b' ', start + text.len() as u32);
     }
 }
 
-/// Room for one plain word and its word break on their way out.
+/// Room for a plain word with a repeated letter on its way out.
 #[derive(Debug, Clone)]
 struct PlainWord {
-    letters: [u8; MAX_WORD + 1],
-    origins: [u32; MAX_WORD + 1],
+    letters: [u8; MAX_WORD],
+    origins: [u32; MAX_WORD],
 }
 
 impl Default for PlainWord {
     fn default() -> Self {
         PlainWord {
-            letters: [0; MAX_WORD + 1],
-            origins: [0; MAX_WORD + 1],
+            letters: [0; MAX_WORD],
+            origins: [0; MAX_WORD],
         }
     }
 }
@@ -108,6 +121,48 @@ const fn ascii_table() -> [Class; 128] {
         b += 1;
     }
     table
+}
+
+/// The run of ASCII letters `text` starts with, up to [`MAX_WORD`] + 1 of them (more than
+/// [`MAX_WORD`] means too long for the fast path), and whether a letter in it is the same as the
+/// one before (`before` for the first), ignoring case. Eight bytes at a time where the text allows.
+#[inline]
+fn letter_run(text: &[u8], before: u32) -> (usize, bool) {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut len = 0;
+    let mut prev = before;
+    let mut repeats = false;
+    while let Some(chunk) = text.get(len..len + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        // Per byte, with the high bit as the flag: is it an ASCII letter?
+        let l = (x | 0x2020_2020_2020_2020) & LOW7;
+        let at_least_a = l.wrapping_add(0x1f1f_1f1f_1f1f_1f1f) & HIGH;
+        let past_z = l.wrapping_add(0x0505_0505_0505_0505) & HIGH;
+        let letters = at_least_a & !past_z & !x & HIGH;
+        let run = (!letters & HIGH).trailing_zeros() as usize / 8;
+        // Repeats: a zero byte where a lower-cased letter equals the one before. The lowest flag
+        // of this test is exact, which is all that is asked (is there one within the run?).
+        let lower = x | 0x2020_2020_2020_2020;
+        // A non-ASCII `prev` repeats no ASCII letter: 0 stands for it (no letter is 0).
+        let prev_byte = if prev < 0x80 { u64::from(prev) } else { 0 };
+        let eq = lower ^ ((lower << 8) | prev_byte);
+        let zero = eq.wrapping_sub(ONES) & !eq & HIGH;
+        repeats |= (zero.trailing_zeros() as usize / 8) < run;
+        len += run;
+        if run < 8 || len > MAX_WORD {
+            return (len, repeats);
+        }
+        prev = (lower >> 56) as u32;
+    }
+    while len < text.len() && len <= MAX_WORD && text[len].is_ascii_alphabetic() {
+        let ch = u32::from(text[len].to_ascii_lowercase());
+        repeats |= ch == prev;
+        prev = ch;
+        len += 1;
+    }
+    (len, repeats)
 }
 
 /// The letter a leetspeak digit or symbol stands for, if any.
@@ -300,33 +355,41 @@ impl Normaliser {
     #[inline]
     fn plain_word(&mut self, text: &[u8], sink: &mut impl Sink) -> usize {
         let start = self.pos;
-        let out = &mut *self.plain;
         // Held single letters are flushed first, and a flush always ends with a word break.
-        let mut last = if self.singles.is_empty() {
+        let before = if self.singles.is_empty() {
             u32::from(self.last)
         } else {
             u32::from(b' ')
         };
-        let mut n = 0;
-        let mut len = 0;
-        while len < MAX_WORD && len < text.len() && text[len].is_ascii_alphabetic() {
-            let ch = text[len].to_ascii_lowercase();
-            out.letters[n] = ch;
-            out.origins[n] = start + len as u32;
-            n += usize::from(u32::from(ch) != last);
-            last = u32::from(ch);
-            len += 1;
-        }
+        let (len, repeats) = letter_run(text, before);
         let hard = match text.get(len).map(|&b| ASCII_CLASS[usize::from(b & 0x7f)]) {
-            Some(Class::Separator { hard }) if len >= 2 && text[len].is_ascii() => hard,
+            Some(Class::Separator { hard })
+                if (2..=MAX_WORD).contains(&len) && text[len].is_ascii() =>
+            {
+                hard
+            }
             _ => return 0,
         };
-        // The word ends at the separator, which is where its word break comes from.
-        out.letters[n] = b' ';
-        out.origins[n] = start + len as u32;
+        let word = &text[..len];
         sink.input_ascii(start, &text[..=len]);
         self.flush_singles(sink);
-        sink.word(&self.plain.letters[..=n], &self.plain.origins[..=n]);
+        if repeats {
+            // A letter repeats: collapse it, keeping each kept letter's offset.
+            let out = &mut *self.plain;
+            let mut last = before;
+            let mut n = 0;
+            for (k, &b) in word.iter().enumerate() {
+                let ch = b.to_ascii_lowercase();
+                out.letters[n] = ch;
+                out.origins[n] = start + k as u32;
+                n += usize::from(u32::from(ch) != last);
+                last = u32::from(ch);
+            }
+            sink.word(&out.letters[..n], &out.origins[..n], start + len as u32);
+        } else {
+            sink.word_as_typed(word, start);
+        }
+        // The word ends at the separator, which is where its word break comes from.
         self.last = ' ';
         self.pos = start + len as u32 + 1;
         // As after any separator: one seen, since the word.
@@ -714,6 +777,57 @@ pub(crate) mod tests {
         for _ in 0..5000 {
             let text = rng.text(PIECES, GAPS);
             assert_eq!(fast(&text), one_by_one(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn letter_runs_eight_at_a_time_match_one_at_a_time() {
+        fn reference(text: &[u8], before: u32) -> (usize, bool) {
+            let (mut len, mut prev, mut repeats) = (0, before, false);
+            while len < text.len() && len <= super::MAX_WORD && text[len].is_ascii_alphabetic() {
+                let ch = u32::from(text[len].to_ascii_lowercase());
+                repeats |= ch == prev;
+                prev = ch;
+                len += 1;
+            }
+            (len, repeats)
+        }
+        let alphabet = b"aAbBkKlLzZ@[`{ 1.\xc3\xa9";
+        let befores = [0, 1, u32::from(b' '), u32::from(b'k'), 0x16b, 0x6b1];
+        let mut rng = Rng(9);
+        for _ in 0..20_000 {
+            let len = rng.below(90);
+            let text: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
+            let before = befores[rng.below(befores.len())];
+            let (n, repeats) = super::letter_run(&text, before);
+            let (want_n, want_repeats) = reference(&text, before);
+            // Past MAX_WORD only "too long" matters; within it, both must agree exactly.
+            if want_n <= super::MAX_WORD {
+                assert_eq!(
+                    (n, repeats),
+                    (want_n, want_repeats),
+                    "{text:?} after {before}"
+                );
+            } else {
+                assert!(n > super::MAX_WORD, "{text:?}");
+            }
+        }
+        // Long runs of letters, where the eight-byte steps do the work.
+        for word in [
+            "abcdefghij",
+            "abcdefgh",
+            "abcdefgg",
+            "ABCDEFGhh",
+            "aaaaaaaaaaaaaaaaa",
+        ] {
+            let text = format!("{word} ");
+            assert_eq!(
+                super::letter_run(text.as_bytes(), 0),
+                reference(text.as_bytes(), 0),
+                "{word}"
+            );
         }
     }
 

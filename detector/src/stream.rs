@@ -127,6 +127,31 @@ impl Matcher {
         }
     }
 
+    /// Appends `len` letters and a word break to the history: letter `k` is `byte(k)` from input
+    /// offset `origin(k)`; the break comes from `origin(len)`.
+    #[inline(always)]
+    fn history(&mut self, len: usize, byte: impl Fn(usize) -> u8, origin: impl Fn(usize) -> u32) {
+        let base = self.emitted;
+        let at = (base & MASK) as usize;
+        if at + len < RING {
+            // Most words do not wrap around the ring: straight runs.
+            for (k, b) in self.ring_byte[at..at + len].iter_mut().enumerate() {
+                *b = byte(k);
+            }
+            for (k, o) in self.ring_origin[at..=at + len].iter_mut().enumerate() {
+                *o = origin(k);
+            }
+            self.ring_byte[at + len] = b' ';
+        } else {
+            for k in 0..=len {
+                let at = ((base + k as u64) & MASK) as usize;
+                self.ring_byte[at] = if k < len { byte(k) } else { b' ' };
+                self.ring_origin[at] = origin(k);
+            }
+        }
+        self.emitted = base + len as u64 + 1;
+    }
+
     /// Pathological text (eight open phrase prefixes at once): the walk that began first gives
     /// way. Chosen by its start, not its place in `walks`, so the order walks are kept in never
     /// changes what is found.
@@ -223,32 +248,39 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
         }
     }
 
-    /// A plain word and its break at once: while no candidate is pending and no walk reaches the end of a phrase
-    /// inside the word (nearly always), the walks are stepped through the whole word in a tight
-    /// loop and the history written in one go; otherwise byte by byte, as [`Sink::byte`] does.
+    /// A plain word and its break at once: while no candidate is pending and no walk reaches the
+    /// end of a phrase inside the word (nearly always), the walks are stepped through the whole
+    /// word in a tight loop and the history written in one go; otherwise byte by byte, as
+    /// [`Sink::byte`] does.
     #[inline]
-    fn word(&mut self, letters: &[u8], origins: &[u32]) {
+    fn word(&mut self, letters: &[u8], origins: &[u32], break_origin: u32) {
         if !self.m.pending.is_empty() || !self.word_walks(letters) {
             for (&b, &o) in letters.iter().zip(origins) {
                 self.byte(b, o);
             }
+            self.byte(b' ', break_origin);
             return;
         }
-        let m = &mut *self.m;
-        let base = m.emitted;
-        let at = (base & MASK) as usize;
-        if at + letters.len() <= RING {
-            // Most words do not wrap around the ring: plain copies.
-            m.ring_byte[at..at + letters.len()].copy_from_slice(letters);
-            m.ring_origin[at..at + letters.len()].copy_from_slice(origins);
-        } else {
-            for (k, (&b, &o)) in letters.iter().zip(origins).enumerate() {
-                let at = ((base + k as u64) & MASK) as usize;
-                m.ring_byte[at] = b;
-                m.ring_origin[at] = o;
+        self.m.history(
+            letters.len(),
+            |k| letters[k],
+            |k| origins.get(k).copied().unwrap_or(break_origin),
+        );
+    }
+
+    /// As [`Run::word`], for a word whose normalised form is its letters lower-cased: the walks
+    /// read the typed bytes (the tries fold ASCII case).
+    #[inline]
+    fn word_as_typed(&mut self, text: &[u8], start: u32) {
+        if !self.m.pending.is_empty() || !self.word_walks(text) {
+            for (k, &b) in text.iter().enumerate() {
+                self.byte(b.to_ascii_lowercase(), start + k as u32);
             }
+            self.byte(b' ', start + text.len() as u32);
+            return;
         }
-        m.emitted = base + letters.len() as u64;
+        self.m
+            .history(text.len(), |k| text[k] | 0x20, |k| start + k as u32);
     }
 
     #[inline]
@@ -294,10 +326,14 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
     #[inline]
     fn word_walks(&mut self, letters: &[u8]) -> bool {
         let Some(&first) = letters.first() else {
-            return true;
+            return false;
         };
         let det = self.det;
         let m = &mut *self.m;
+        // Through the letters, then the word break.
+        let walk_on = |part: &Trie, sid: u16, bytes: &[u8]| {
+            walk_on(part, sid, bytes).and_then(|sid| walk_on(part, sid, b" "))
+        };
         let walk_through = |walk: &Walk| -> Option<u16> {
             let part = if walk.other { &det.other } else { &det.latin };
             walk_on(part, walk.sid, letters)
@@ -364,7 +400,7 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
             };
             m.nwalks += 1;
         }
-        m.at_word_start = letters.last() == Some(&b' ');
+        m.at_word_start = true;
         true
     }
 
