@@ -18,6 +18,8 @@ use crate::state::State;
 
 /// Changes closer together than this are read once.
 const SETTLE: Duration = Duration::from_millis(250);
+/// How often the folders of the lists in force are checked to be watched.
+const REWATCH: Duration = Duration::from_secs(5);
 
 /// What to reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,9 +142,23 @@ pub fn spawn(
     }
 
     tokio::spawn(async move {
+        // A policy from the collector can name lists in folders not watched yet.
+        let mut rewatch = tokio::time::interval(REWATCH);
         loop {
             let first = tokio::select! {
                 w = rx.recv() => match w { Some(w) => w, None => return },
+                _ = rewatch.tick() => {
+                    let Some(p) = &policy_path else { continue };
+                    let mut added = false;
+                    for dir in policy_dirs(&state, p) {
+                        added |= watch_dir(&mut watcher, &mut watched, &dir);
+                    }
+                    // Files there may have changed since the policy read them, unwatched.
+                    if !added {
+                        continue;
+                    }
+                    What::Lists
+                }
                 () = shutdown.cancelled() => return,
             };
             // Editors write files in several steps: wait for the burst to settle, then read once.
@@ -173,26 +189,24 @@ pub fn spawn(
                     watch_dir(&mut watcher, &mut watched, &dir);
                 }
             }
-            if enrolled && lists_changed {
-                for dir in policy_dirs(&state, p) {
-                    watch_dir(&mut watcher, &mut watched, &dir);
-                }
-            }
         }
     });
     Ok(())
 }
 
+/// Watches `dir` unless it already is; says whether it was added.
 fn watch_dir(
     watcher: &mut notify::RecommendedWatcher,
     watched: &mut BTreeSet<PathBuf>,
     dir: &Path,
-) {
-    if watched.insert(dir.to_path_buf()) {
-        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch for changes; SIGHUP still reloads");
-        }
+) -> bool {
+    if !watched.insert(dir.to_path_buf()) {
+        return false;
     }
+    if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch for changes; SIGHUP still reloads");
+    }
+    true
 }
 
 /// Folders holding the policy file and every list it names.

@@ -465,9 +465,17 @@ fn an_enrolled_resolver_takes_policy_and_leases_only_from_the_collector_and_keep
     // One administrator proposes a new block page; nothing changes until a second approves it.
     let alice = Admin::sign_in(&site, &url, "alice");
     let bob = Admin::sign_in(&site, &url, "bob");
+    std::fs::create_dir_all(site.dir.join("social")).unwrap();
+    site.write("social/apps.txt", "tiktok.test\n");
     let change = alice.propose(
-        &POLICY.replace("192.0.2.80", "192.0.2.99"),
-        "block page moved to the new web server",
+        &format!(
+            "{}\n[[lists]]\npath = \"social/apps.txt\"\ncategory = \"social-media\"\n",
+            POLICY.replace("192.0.2.80", "192.0.2.99").replace(
+                "[tiers.pupil]\nblock = [\"games\"",
+                "[tiers.pupil]\nblock = [\"social-media\", \"games\""
+            )
+        ),
+        "block page moved to the new web server; social media blocked for pupils",
     );
     assert_eq!(answer(addr, LAPTOP, "roblox.test"), "192.0.2.80");
     let csrf = bob.csrf(&change);
@@ -490,16 +498,28 @@ fn an_enrolled_resolver_takes_policy_and_leases_only_from_the_collector_and_keep
         std::fs::read_to_string(site.state.join("collector-policy.toml")).expect("kept on disk");
     assert!(saved.contains("192.0.2.99"));
 
-    // The school's list files are data, not policy: a new entry applies under the collector's policy.
-    site.write("games.txt", "roblox.test\nfortnite.test\n");
-    eventually(
-        Duration::from_secs(5),
-        "the list change applies",
-        || match answer(addr, LAPTOP, "fortnite.test") {
-            a if a == "192.0.2.99" => Ok(()),
-            other => Err(other),
-        },
-    );
+    assert_eq!(answer(addr, LAPTOP, "tiktok.test"), "192.0.2.99");
+
+    // The school's list files are data, not policy: new entries apply under the collector's policy,
+    // also in a folder that only the collector's policy names.
+    for (file, text, name) in [
+        (
+            "social/apps.txt",
+            "tiktok.test\nsnapchat.test\n",
+            "snapchat.test",
+        ),
+        ("games.txt", "roblox.test\nfortnite.test\n", "fortnite.test"),
+    ] {
+        site.write(file, text);
+        eventually(
+            Duration::from_secs(10),
+            "the list change applies",
+            || match answer(addr, LAPTOP, name) {
+                a if a == "192.0.2.99" => Ok(()),
+                other => Err(other),
+            },
+        );
+    }
 
     // The collector goes away: the resolver keeps filtering the same way, also after a restart,
     // by the collector's last policy and not the (edited) local file.
