@@ -7,7 +7,8 @@
 //! - an identity lease posted by an enrolled agent changes how that address is filtered within two
 //!   seconds, and survives the collector going away;
 //! - a high-risk block reaches the collector as one `dns` alert, also when the collector was down
-//!   while it happened.
+//!   while it happened; alerts the collector refuses for good are kept aside without holding back
+//!   later ones.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -602,6 +603,33 @@ fn a_high_risk_block_reaches_the_collector_once_even_when_it_was_down() {
     assert_eq!(count_alerts(&alerts, "cutting-forum.test"), 1, "{alerts:?}");
     assert_eq!(count_alerts(&alerts, "proana-board.test"), 1, "{alerts:?}");
     assert_eq!(alerts.len(), 2, "{alerts:?}");
+
+    // The resolver is revoked at the collector: its alerts are refused for good, kept aside on its
+    // disk for IT, and one refused batch does not hold back the next.
+    let device = std::fs::read_to_string(site.state.join("device-id")).unwrap();
+    collector_cli(&site.collector_config, &["device", "revoke", device.trim()]);
+    let queue = site.state.join("alerts");
+    for name in ["cutting-forum.test", "proana-board.test"] {
+        assert_eq!(answer(addr, LAPTOP, name), "NXDOMAIN");
+        eventually(
+            Duration::from_secs(15),
+            "the refused alert is set aside",
+            || {
+                let kept: String = std::fs::read_dir(&queue)
+                    .unwrap()
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("refused-"))
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                    .collect();
+                match kept.contains(&format!("\"phrase\":\"{name}\"")) {
+                    true => Ok(()),
+                    false => Err(kept),
+                }
+            },
+        );
+    }
+    resolver.wait_for("the collector refused these alerts; kept aside");
+    assert_eq!(stored_alerts(&site).len(), 2);
 }
 
 fn tempdir(name: &str) -> PathBuf {
