@@ -337,7 +337,11 @@ impl Normaliser {
                 }
             }
             // `i` is always at a character boundary.
-            let ch = text[i..].chars().next().unwrap_or('\0');
+            let ch = if bytes[i].is_ascii() {
+                char::from(bytes[i])
+            } else {
+                text[i..].chars().next().unwrap_or('\0')
+            };
             sink.input(self.pos, ch);
             self.push(ch, sink);
             i += ch.len_utf8();
@@ -368,6 +372,9 @@ impl Normaliser {
             {
                 hard
             }
+            Some(Class::Ignore) if len <= MAX_WORD && text[len].is_ascii() => {
+                return self.plain_word_with_ignored(text, before, sink);
+            }
             _ => return 0,
         };
         let word = &text[..len];
@@ -393,6 +400,53 @@ impl Normaliser {
         self.last = ' ';
         self.pos = start + len as u32 + 1;
         // As after any separator: one seen, since the word.
+        self.gap = 1;
+        self.gap_hard = hard;
+        len + 1
+    }
+
+    /// [`Normaliser::plain_word`] for a word with apostrophes in or after it ("don't", "dogs'"),
+    /// which are dropped: the same result as pushing its characters one by one, or 0 if `text`
+    /// does not start with 2 to [`MAX_WORD`] letters and apostrophes followed by a separator.
+    fn plain_word_with_ignored(&mut self, text: &[u8], before: u32, sink: &mut impl Sink) -> usize {
+        let start = self.pos;
+        let mut letters = 0;
+        let mut end = None;
+        for (k, &b) in text.iter().enumerate() {
+            match ASCII_CLASS[usize::from(b & 0x7f)] {
+                _ if !b.is_ascii() => return 0,
+                Class::Letter => letters += 1,
+                Class::Ignore => {}
+                Class::Separator { hard } => {
+                    end = Some((k, hard));
+                    break;
+                }
+                Class::Digit | Class::Symbol => return 0,
+            }
+        }
+        let Some((len, hard)) = end else {
+            return 0;
+        };
+        if !(2..=MAX_WORD).contains(&letters) {
+            return 0;
+        }
+        sink.input_ascii(start, &text[..=len]);
+        self.flush_singles(sink);
+        let out = &mut *self.plain;
+        let mut last = before;
+        let mut n = 0;
+        for (k, &b) in text[..len].iter().enumerate() {
+            if b.is_ascii_alphabetic() {
+                let ch = b.to_ascii_lowercase();
+                out.letters[n] = ch;
+                out.origins[n] = start + k as u32;
+                n += usize::from(u32::from(ch) != last);
+                last = u32::from(ch);
+            }
+        }
+        sink.word(&out.letters[..n], &out.origins[..n], start + len as u32);
+        self.last = ' ';
+        self.pos = start + len as u32 + 1;
         self.gap = 1;
         self.gap_hard = hard;
         len + 1

@@ -25,6 +25,9 @@ const MASK: u64 = RING as u64 - 1;
 /// history for the longest pattern, its exclusions and context words.
 const REPLAY_CHARS: usize = 200;
 
+/// Stands in the ring of typed characters for one that is not ASCII (kept in the wide ring).
+const WIDE: u8 = 0x80;
+
 /// How many reported matches a window remembers to avoid repeats.
 const REMEMBERED: usize = 16;
 
@@ -73,7 +76,9 @@ struct Matcher {
     ring_byte: Box<[u8; RING]>,
     ring_origin: Box<[u32; RING]>,
     /// The last input characters, by code-point offset (for `strict` entries).
-    ring_char: Box<[char; RING]>,
+    ring_char: Box<[u8; RING]>,
+    /// The non-ASCII ones among them, where `ring_char` holds [`WIDE`].
+    ring_wide: Box<[char; RING]>,
     pending: Vec<Candidate>,
     /// The last few matches reported (entry, start, end): a backspace that replays text, or a
     /// phrase deleted and retyped in place, must not report the same match twice.
@@ -96,7 +101,8 @@ impl Matcher {
             first_is_boundary: true,
             ring_byte: Box::new([b' '; RING]),
             ring_origin: Box::new([0; RING]),
-            ring_char: Box::new(['\0'; RING]),
+            ring_char: Box::new([0; RING]),
+            ring_wide: Box::new(['\0'; RING]),
             pending: Vec::new(),
             reported: Vec::new(),
         }
@@ -164,6 +170,27 @@ impl Matcher {
         self.walks[oldest] = self.walks[self.nwalks];
     }
 
+    /// The input character at code-point offset `offset` (within the last [`RING`]).
+    fn char_at(&self, offset: u32) -> char {
+        let at = offset as usize % RING;
+        match self.ring_char[at] {
+            WIDE => self.ring_wide[at],
+            b => char::from(b),
+        }
+    }
+
+    /// Remembers the input character at code-point offset `offset`.
+    #[inline]
+    fn set_char(&mut self, offset: u32, ch: char) {
+        let at = offset as usize % RING;
+        if ch.is_ascii() {
+            self.ring_char[at] = ch as u8;
+        } else {
+            self.ring_char[at] = WIDE;
+            self.ring_wide[at] = ch;
+        }
+    }
+
     fn byte_at(&self, norm: u64) -> u8 {
         self.ring_byte[(norm & MASK) as usize]
     }
@@ -187,7 +214,7 @@ impl Matcher {
         if (end - start) as usize > RING {
             return false;
         }
-        let folded = (start..end).filter_map(|i| strict_fold(self.ring_char[i as usize % RING]));
+        let folded = (start..end).filter_map(|i| strict_fold(self.char_at(i)));
         folded.eq(letters.chars())
     }
 
@@ -227,7 +254,7 @@ struct Run<'r, 'd, F> {
 impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
     #[inline]
     fn input(&mut self, offset: u32, ch: char) {
-        self.m.ring_char[offset as usize % RING] = ch;
+        self.m.set_char(offset, ch);
     }
 
     #[inline]
@@ -235,14 +262,10 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
         let at = offset as usize % RING;
         match self.m.ring_char.get_mut(at..at + text.len()) {
             // Most words do not wrap around the ring: a plain copy.
-            Some(ring) => {
-                for (c, &b) in ring.iter_mut().zip(text) {
-                    *c = char::from(b);
-                }
-            }
+            Some(ring) => ring.copy_from_slice(text),
             None => {
                 for (k, &b) in text.iter().enumerate() {
-                    self.m.ring_char[(at + k) % RING] = char::from(b);
+                    self.m.ring_char[(at + k) % RING] = b;
                 }
             }
         }
@@ -623,7 +646,7 @@ impl Window {
         mut on_match: impl FnMut(Match<'d>),
     ) {
         self.m.bind(detector);
-        self.m.ring_char[self.norm.pos() as usize % RING] = ch;
+        self.m.set_char(self.norm.pos(), ch);
         let mut run = Run {
             m: &mut self.m,
             det: detector,
