@@ -15,7 +15,7 @@
 
 mod migrations;
 pub mod postgres;
-mod rows;
+pub(crate) mod rows;
 mod sql;
 pub mod sqlite;
 

@@ -16,8 +16,7 @@ const POOL: usize = 8;
 
 /// The PostgreSQL backend.
 pub struct PostgresStore {
-    url: String,
-    idle: Mutex<Vec<Client>>,
+    pool: Pool,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -34,17 +33,37 @@ impl PostgresStore {
     /// # Errors
     /// The database cannot be reached or a migration fails.
     pub fn open(url: &str) -> Result<PostgresStore> {
-        let store = PostgresStore {
+        let pool = Pool::new(url);
+        pool.read(migrate)?;
+        Ok(PostgresStore { pool })
+    }
+
+    fn write<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T> + Send,
+    ) -> Result<T> {
+        self.pool.write(f)
+    }
+
+    fn read<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
+        self.pool.read(f)
+    }
+}
+
+/// A few idle connections to one database, reused by blocking calls (the ingest store and the
+/// review UI's store each keep their own, so a slow report never holds an ingest connection).
+pub(crate) struct Pool {
+    url: String,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl Pool {
+    /// Connects lazily: the first call opens the first connection.
+    pub(crate) fn new(url: &str) -> Pool {
+        Pool {
             url: url.to_string(),
             idle: Mutex::new(Vec::new()),
-        };
-        off_runtime(|| {
-            let mut client = store.connect()?;
-            migrate(&mut client)?;
-            store.put(client);
-            Ok::<(), StoreError>(())
-        })?;
-        Ok(store)
+        }
     }
 
     fn connect(&self) -> Result<Client> {
@@ -69,7 +88,8 @@ impl PostgresStore {
         }
     }
 
-    fn write<T: Send>(
+    /// Runs `f` in a transaction, committed when it returns `Ok`.
+    pub(crate) fn write<T: Send>(
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T> + Send,
     ) -> Result<T> {
@@ -86,7 +106,11 @@ impl PostgresStore {
         })
     }
 
-    fn read<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
+    /// Runs `f` on a connection outside any transaction of ours.
+    pub(crate) fn read<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T> + Send,
+    ) -> Result<T> {
         off_runtime(|| {
             let mut client = self.take()?;
             let result = f(&mut client);
@@ -96,7 +120,7 @@ impl PostgresStore {
     }
 }
 
-impl Drop for PostgresStore {
+impl Drop for Pool {
     fn drop(&mut self) {
         // Closing a connection blocks too (see `off_runtime`).
         let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));

@@ -74,11 +74,9 @@ impl Ui {
     pub fn open(app: App, settings: UiSettings) -> anyhow::Result<Ui> {
         use anyhow::Context;
         use base64::Engine;
-        let path = app.config().data_dir.join("ward.db");
-        let store: Arc<dyn UiStore> =
-            Arc::new(store::sqlite::SqliteUi::open(&path).with_context(|| {
-                format!("{}: cannot open the review UI's tables", path.display())
-            })?);
+        let config = app.config();
+        let store = store::open(&config.database, &config.data_dir)
+            .context("cannot open the review UI's tables")?;
         let engine = base64::engine::general_purpose::STANDARD;
         let fresh = engine.encode(UiKey::generate().bytes());
         let stored = store.ui_key(&fresh)?;

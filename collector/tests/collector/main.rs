@@ -12,3 +12,4 @@ mod notices;
 mod postgres;
 mod refusals;
 mod stream;
+mod ui_store;

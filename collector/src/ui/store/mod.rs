@@ -3,13 +3,35 @@
 //! awaiting approval, and the notifications sent. [`UiStore`] is the interface; its tables use the
 //! portable SQL of the core migrations (integer times in microseconds, no backend-specific types).
 //!
+//! Two backends implement it, [`sqlite::SqliteUi`] and [`postgres::PostgresUi`], over one set of
+//! statements (`sql`) and row readers (`rows`); [`open`] picks the one the collector's store uses.
+//!
 //! The audit log is a hash chain: each entry carries the SHA-256 of its predecessor and of itself, so
 //! an edit or deletion made behind the collector's back shows on the audit page. The collector has no
 //! code path that updates or deletes an entry, and on SQLite triggers refuse both.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::Database;
 use crate::store::{Micros, Result};
 
+pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
+
+/// Opens the UI's store on the collector's database (SQLite: `ward.db` in `data_dir`), whose
+/// migrations the core store has applied.
+///
+/// # Errors
+/// The database cannot be opened or reached.
+pub fn open(database: &Database, data_dir: &Path) -> Result<Arc<dyn UiStore>> {
+    Ok(match database {
+        Database::Sqlite => Arc::new(sqlite::SqliteUi::open(&data_dir.join("ward.db"))?),
+        Database::Postgres(url) => Arc::new(postgres::PostgresUi::open(url)?),
+    })
+}
 
 /// The UI tables, appended to the core migrations.
 pub const MIGRATION: &str = r#"
@@ -473,6 +495,30 @@ pub fn audit_hash(
         h.update(part);
     }
     hex::encode(h.finalize())
+}
+
+/// The entry that follows `seq` (whose hash is `prev`) in the chain.
+fn next_audit(
+    seq: i64,
+    prev: String,
+    time: Micros,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> AuditRecord {
+    let seq = seq + 1;
+    let sha256 = audit_hash(&prev, seq, time, actor, action, subject, detail);
+    AuditRecord {
+        seq,
+        time,
+        actor: actor.into(),
+        action: action.into(),
+        subject: subject.into(),
+        detail: detail.into(),
+        prev_sha256: prev,
+        sha256,
+    }
 }
 
 /// The first entry's predecessor hash.
