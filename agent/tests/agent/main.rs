@@ -10,4 +10,5 @@ mod end_to_end;
 mod enrolment;
 mod password_fields;
 mod programs;
+mod scripts;
 mod x11_source;

@@ -1,0 +1,224 @@
+//! Text in other scripts: on a real X server with the keyboard laid out as a Polish, Arabic or
+//! Romanian pupil's is, typed words reach the pipeline in their own script (legacy keysyms such as
+//! `eogonek` and `Arabic_seen`, and Unicode keysyms such as `U0219`), and a concerning phrase from the
+//! Polish or Arabic wordlist becomes an alert at a running collector with the phrase as typed.
+//!
+//! The layouts are installed the way `xmodmap` does it (ChangeKeyboardMapping on the keys the words
+//! need, in the rows the real layouts give them), so xdotool presses existing keys with AltGr or
+//! Shift rather than binding a spare keycode for each character.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use ward_agent::source::x11::{Display, X11Source};
+use ward_agent::source::{Key, Source, SourceEvent};
+use x11rb::protocol::xproto::ConnectionExt as _;
+
+use crate::desktop::{wait_until, Desktop};
+use crate::programs::{Agent, Collector};
+
+/// Keycodes (evdev, as Xvfb numbers them) of the keys the test words use.
+mod keycode {
+    pub const AD03_E: u8 = 26;
+    pub const AD10_P: u8 = 33;
+    pub const AD11_BRACKET: u8 = 34;
+    pub const AC02_S: u8 = 39;
+    pub const AC06_H: u8 = 43;
+    pub const AC07_J: u8 = 44;
+    pub const AC08_K: u8 = 45;
+    pub const AC10_SEMICOLON: u8 = 47;
+    pub const AC11_APOSTROPHE: u8 = 48;
+    pub const AB01_Z: u8 = 52;
+    pub const AB03_C: u8 = 54;
+    pub const AB04_V: u8 = 55;
+}
+
+/// Core-protocol rows: `[group 1 level 1, level 2, group 2 level 1, level 2, group 1 level 3, level 4]`.
+type Layout = &'static [(u8, [u32; 6])];
+
+/// The Polish (programmers) layout's AltGr letters the phrase needs: ę ż ć on e, z and c.
+const POLISH: Layout = &[
+    (keycode::AD03_E, [0x65, 0x45, 0x65, 0x45, 0x1ea, 0x1ca]),
+    (keycode::AB01_Z, [0x7a, 0x5a, 0x7a, 0x5a, 0x1bf, 0x1af]),
+    (keycode::AB03_C, [0x63, 0x43, 0x63, 0x43, 0x1e6, 0x1c6]),
+];
+
+/// The Arabic layout's keys for سأنتحر: seen, alef (hamza above on Shift), teh, noon, hah, ra.
+const ARABIC: Layout = &[
+    (keycode::AC02_S, [0x5d3, 0x5f0, 0x5d3, 0x5f0, 0, 0]),
+    (keycode::AC06_H, [0x5c7, 0x5c3, 0x5c7, 0x5c3, 0, 0]),
+    (keycode::AC07_J, [0x5ca, 0x5e0, 0x5ca, 0x5e0, 0, 0]),
+    (keycode::AC08_K, [0x5e6, 0x5ac, 0x5e6, 0x5ac, 0, 0]),
+    (keycode::AD10_P, [0x5cd, 0x5bb, 0x5cd, 0x5bb, 0, 0]),
+    (keycode::AB04_V, [0x5d1, 0x7b, 0x5d1, 0x7b, 0, 0]),
+];
+
+/// The Romanian (standard) layout's ă (a legacy keysym) and ș ț (Unicode keysyms).
+const ROMANIAN: Layout = &[
+    (keycode::AD11_BRACKET, [0x1e3, 0x1c3, 0x1e3, 0x1c3, 0, 0]),
+    (
+        keycode::AC10_SEMICOLON,
+        [0x0100_0219, 0x0100_0218, 0x0100_0219, 0x0100_0218, 0, 0],
+    ),
+    (
+        keycode::AC11_APOSTROPHE,
+        [0x0100_021b, 0x0100_021a, 0x0100_021b, 0x0100_021a, 0, 0],
+    ),
+];
+
+/// Installs `layout` on `desktop`'s keyboard and waits until the server reports it.
+fn set_layout(desktop: &Desktop, layout: Layout) {
+    let (conn, _) = x11rb::rust_connection::RustConnection::connect(Some(&desktop.display))
+        .expect("connects to Xvfb");
+    for (code, row) in layout {
+        conn.change_keyboard_mapping(1, *code, 6, row)
+            .unwrap()
+            .check()
+            .expect("the server takes the mapping");
+    }
+    for (code, row) in layout {
+        let reply = conn
+            .get_keyboard_mapping(*code, 1)
+            .unwrap()
+            .reply()
+            .unwrap();
+        assert_eq!(reply.keysyms[..2], row[..2], "levels 1 and 2 of {code}");
+        if row[4] != 0 {
+            assert_eq!(reply.keysyms[4..6], row[4..6], "levels 3 and 4 of {code}");
+        }
+    }
+}
+
+/// Runs the source on a thread, forwarding events.
+fn listen(desktop: &Desktop) -> mpsc::Receiver<SourceEvent> {
+    let display = Display::connect(Some(&desktop.display)).expect("connects");
+    let mut source = X11Source::new(display).expect("XInput2 present");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        while let Ok(Some(event)) = source.next_event() {
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Collects typed characters until Enter.
+fn line(rx: &mpsc::Receiver<SourceEvent>) -> String {
+    let mut text = String::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(SourceEvent::Key(Key::Char(c))) => text.push(c),
+            Ok(SourceEvent::Key(Key::Enter)) => return text,
+            Ok(_) => {}
+            Err(_) => panic!("timed out; got {text:?}"),
+        }
+    }
+}
+
+/// xdotool key names that type "nie chcę już żyć" on the Polish layout (AltGr is ISO_Level3_Shift).
+const POLISH_KEYS: &[&str] = &[
+    "n",
+    "i",
+    "e",
+    "space",
+    "c",
+    "h",
+    "c",
+    "ISO_Level3_Shift+e",
+    "space",
+    "j",
+    "u",
+    "ISO_Level3_Shift+z",
+    "space",
+    "ISO_Level3_Shift+z",
+    "y",
+    "ISO_Level3_Shift+c",
+    "Return",
+];
+
+/// xdotool key names that type "سأنتحر" on the Arabic layout (hamza on alef is Shift+h's key).
+const ARABIC_KEYS: &[&str] = &[
+    "Arabic_seen",
+    "Arabic_hamzaonalef",
+    "Arabic_noon",
+    "Arabic_teh",
+    "Arabic_hah",
+    "Arabic_ra",
+    "Return",
+];
+
+#[test]
+fn polish_arabic_and_romanian_layouts_type_their_own_script() {
+    let mut desktop = Desktop::start();
+    desktop.open_terminal("ward scripts test");
+    let rx = listen(&desktop);
+    set_layout(&desktop, POLISH);
+    desktop.keys(POLISH_KEYS);
+    assert_eq!(line(&rx), "nie chcę już żyć");
+    // Shift with AltGr reaches level 4: the capitals.
+    desktop.keys(&[
+        "ISO_Level3_Shift+shift+e",
+        "ISO_Level3_Shift+shift+z",
+        "Return",
+    ]);
+    assert_eq!(line(&rx), "ĘŻ");
+
+    set_layout(&desktop, ARABIC);
+    desktop.keys(ARABIC_KEYS);
+    assert_eq!(line(&rx), "سأنتحر");
+
+    set_layout(&desktop, ROMANIAN);
+    desktop.keys(&["t", "a", "t", "a", "space", "m", "abreve", "space"]);
+    desktop.keys(&["U0219", "U021B", "U0218", "Return"]);
+    assert_eq!(line(&rx), "tata mă șțȘ");
+}
+
+/// Test configuration: a short notice and a short idle flush.
+const CONFIG: &str = "[monitor]\nnotice_seconds = 1\nidle_flush_ms = 500\n";
+
+fn keyboard(a: &Value) -> bool {
+    a["source"] == "keyboard"
+}
+
+#[test]
+fn polish_and_arabic_phrases_become_alerts_in_their_script() {
+    let tmp = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&tmp.path().join("collector"));
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    agent.enrol(&collector);
+    let mut desktop = Desktop::start();
+    let window = desktop.open_terminal("Czat");
+    set_layout(&desktop, POLISH);
+    agent.run(Some(&desktop.display));
+    wait_until("the monitoring notice closes", || {
+        agent.log().contains("monitoring notice shown")
+            && desktop
+                .xdotool(&["search", "--name", "^Monitoring notice$"])
+                .trim()
+                .is_empty()
+    });
+    desktop.xdotool(&["windowactivate", "--sync", &window.to_string()]);
+
+    desktop.keys(POLISH_KEYS);
+    let polish = collector.wait_alert("the Polish phrase", |a| {
+        keyboard(a) && a["phrase"] == "nie chcę już żyć"
+    });
+    assert_eq!(polish["category"], "suicide", "{polish}");
+    let context = polish["context"].as_str().unwrap();
+    assert!(context.contains("nie chcę już żyć"), "{context}");
+
+    set_layout(&desktop, ARABIC);
+    desktop.keys(ARABIC_KEYS);
+    let arabic = collector.wait_alert("the Arabic phrase", |a| {
+        keyboard(a) && a["phrase"] == "سأنتحر"
+    });
+    assert_eq!(arabic["category"], "suicide", "{arabic}");
+    let context = arabic["context"].as_str().unwrap();
+    assert!(context.contains("سأنتحر"), "{context}");
+    // Typed text in any script stays out of the log.
+    let log = agent.log();
+    assert!(!log.contains("chcę") && !log.contains("سأنتحر"), "{log}");
+}
