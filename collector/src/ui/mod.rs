@@ -193,21 +193,18 @@ pub fn router(ui: Ui) -> Router {
 }
 
 /// Adds the UI's routes to the server's router, and sends requests for blocked names (any Host that
-/// is not the collector's own) to the block page. Without a UI (see [`start`]) the router is unchanged.
-pub fn mount(api: Router, ui: Option<Ui>) -> Router {
-    match ui {
-        Some(ui) => api
-            .merge(router(ui.clone()))
-            .layer(axum::middleware::from_fn_with_state(ui, block::by_host)),
-        None => api,
-    }
+/// is not the collector's own) to the block page.
+pub fn mount(api: Router, ui: Ui) -> Router {
+    api.merge(router(ui.clone()))
+        .layer(axum::middleware::from_fn_with_state(ui, block::by_host))
 }
 
 /// Opens the UI beside a started collector: its store and key, the urgent-alert notifier, and the
 /// plain-HTTP block page (a port that cannot be bound is logged, not fatal: the API must still run).
 ///
-/// The UI's tables live in the SQLite database for now; on PostgreSQL the collector serves the API
-/// only (`None`) and says so in its log.
+/// The UI's tables live in the collector's database, SQLite or PostgreSQL; with PostgreSQL every
+/// collector of a trust shares them (sessions, lockouts, the UI key, the audit chain), so any one
+/// of them can serve any signed-in browser.
 ///
 /// # Errors
 /// The UI's tables cannot be opened.
@@ -215,7 +212,7 @@ pub async fn start(
     app: &App,
     config: &crate::config::Config,
     shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<Option<Ui>> {
+) -> anyhow::Result<Ui> {
     start_with(app, config, None, shutdown).await
 }
 
@@ -229,13 +226,7 @@ pub async fn start_with(
     config: &crate::config::Config,
     block_http: Option<tokio::net::TcpListener>,
     shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<Option<Ui>> {
-    if config.database != crate::config::Database::Sqlite {
-        tracing::warn!(
-            "the review UI needs the SQLite backend in this version; serving the API only"
-        );
-        return Ok(None);
-    }
+) -> anyhow::Result<Ui> {
     let ui = {
         let (app, settings) = (app.clone(), config.ui.settings.clone());
         tokio::task::spawn_blocking(move || Ui::open(app, settings)).await??
@@ -263,7 +254,7 @@ pub async fn start_with(
             }
         }
     }
-    Ok(Some(ui))
+    Ok(ui)
 }
 
 /// Why a UI request did not get its page.

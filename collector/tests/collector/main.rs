@@ -12,4 +12,5 @@ mod notices;
 mod postgres;
 mod refusals;
 mod stream;
+mod ui_http;
 mod ui_store;
