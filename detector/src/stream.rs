@@ -389,6 +389,17 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
         } else {
             DEAD
         };
+        if m.nwalks == 0 {
+            // The common case: the words before began no phrase that is still open. (Written
+            // either way and counted only if alive: no branch to mispredict.)
+            m.walks[0] = Walk {
+                sid: new_sid,
+                ..new
+            };
+            m.nwalks = usize::from(new_sid != DEAD);
+            m.at_word_start = true;
+            return true;
+        }
         let mut next = [DEAD; MAX_WALKS];
         for (walk, sid) in m.walks[..m.nwalks].iter().zip(&mut next) {
             match walk_through(walk) {
