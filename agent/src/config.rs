@@ -86,6 +86,7 @@ struct RawMonitor {
     excluded_title_words: Option<Vec<String>>,
     notice: Option<String>,
     notice_seconds: Option<u64>,
+    session_refresh_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +141,9 @@ pub struct Config {
     pub notice: String,
     /// How long the notice stays up unless dismissed.
     pub notice_time: Duration,
+    /// How often the session helper refreshes its session record; three missed refreshes and the
+    /// collector shows the session as unmonitored.
+    pub session_refresh: Duration,
     /// Take screenshots at all.
     pub capture: bool,
     /// Screenshot width limit.
@@ -194,6 +198,7 @@ impl Default for Config {
             },
             notice: DEFAULT_NOTICE.into(),
             notice_time: Duration::from_secs(30),
+            session_refresh: crate::sessions::REFRESH,
             capture: true,
             capture_max_width: 1280,
             capture_interval: Duration::from_secs(60),
@@ -238,6 +243,7 @@ impl Config {
             excluded_title_words,
             notice,
             notice_seconds,
+            session_refresh_seconds,
         } = monitor;
         let RawCapture {
             enabled,
@@ -274,6 +280,9 @@ impl Config {
                 "spool.max_megabytes, spool.max_alerts and identity.lease_minutes must be above 0",
             ));
         }
+        if session_refresh_seconds == Some(0) {
+            return Err(invalid("monitor.session_refresh_seconds: must be above 0"));
+        }
         if heartbeat_seconds == Some(0) || retry_max_seconds == Some(0) {
             return Err(invalid("shipper intervals must be above 0"));
         }
@@ -300,6 +309,7 @@ impl Config {
             },
             notice: notice.unwrap_or(d.notice),
             notice_time: notice_seconds.map_or(d.notice_time, Duration::from_secs),
+            session_refresh: session_refresh_seconds.map_or(d.session_refresh, Duration::from_secs),
             capture: enabled.unwrap_or(d.capture),
             capture_max_width: max_width.unwrap_or(d.capture_max_width).max(160),
             capture_interval: per_window_seconds.map_or(d.capture_interval, Duration::from_secs),

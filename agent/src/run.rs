@@ -141,6 +141,7 @@ pub async fn run_until(
                 spawn_source(source, tx, Arc::clone(&live)).context("cannot start the source")?;
                 tasks.push(tokio::spawn(keep_session_record(
                     config.state_dir.clone(),
+                    config.session_refresh,
                     display,
                     user.clone(),
                     Arc::clone(&live),
@@ -284,6 +285,7 @@ fn session_name() -> String {
 /// Refreshes this session's record while the source runs; removes it on a clean stop.
 async fn keep_session_record(
     state_dir: PathBuf,
+    refresh: std::time::Duration,
     display: String,
     user: Option<String>,
     live: Arc<Live>,
@@ -302,6 +304,7 @@ async fn keep_session_record(
                 updated: jiff::Timestamp::now(),
                 notice_shown,
                 notice_sha256,
+                refresh_seconds: Some(refresh.as_secs()),
             };
             if let Err(e) = crate::sessions::write(&state_dir, &record) {
                 tracing::warn!(error = %e, "cannot write the session record");
@@ -309,7 +312,7 @@ async fn keep_session_record(
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(crate::sessions::REFRESH) => {}
+            _ = tokio::time::sleep(refresh) => {}
             // The notice was shown: write it into the record now, for the next heartbeat.
             _ = live.notice_recorded.notified() => {}
         }

@@ -1,4 +1,5 @@
-//! Session records: which user each session monitor is watching, refreshed every 30 seconds.
+//! Session records: which user each session monitor is watching, refreshed every 30 seconds (or
+//! `monitor.session_refresh_seconds`).
 //!
 //! The session monitor may be another process than the shipper (a per-display helper beside the
 //! system service), so they meet in the state folder: `sessions/<display>.json`. The shipper reads
@@ -7,6 +8,10 @@
 //! live session) and for disclosure: the record carries when the monitoring notice was shown at this
 //! logon, and every heartbeat repeats it, so a collector that was down at logon still learns it. A
 //! helper that stops cleanly removes its record.
+//!
+//! Each record says how often its helper promised to refresh it, and is stale after
+//! [`MISSED_REFRESHES`] of those: the reader needs no setting of its own to judge a helper, whatever
+//! interval the helper was started with.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,9 +19,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// How often a live helper refreshes its record.
+/// How often a live helper refreshes its record, unless configured otherwise.
 pub const REFRESH: Duration = Duration::from_secs(30);
-/// A record older than this means the helper is gone.
+/// Refreshes a helper may miss (a busy machine, a suspended session) before it counts as gone.
+pub const MISSED_REFRESHES: u32 = 3;
+/// A record older than this means the helper is gone (for records that do not say their interval).
 pub const STALE: Duration = Duration::from_secs(90);
 /// A record older than this is forgotten (the user has long logged off).
 const FORGET: Duration = Duration::from_secs(12 * 3600);
@@ -36,12 +43,23 @@ pub struct SessionRecord {
     /// Hex SHA-256 of the notice text shown (see `crate::notice::fingerprint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_sha256: Option<String>,
+    /// How often the helper refreshes this record, in seconds (absent: [`REFRESH`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_seconds: Option<u64>,
 }
 
 impl SessionRecord {
     /// Whether the helper refreshed it recently.
     pub fn alive(&self, now: Timestamp) -> bool {
-        now.duration_since(self.updated).unsigned_abs() < STALE
+        now.duration_since(self.updated).unsigned_abs() < self.stale_after()
+    }
+
+    /// The age at which this record means its helper is gone.
+    pub fn stale_after(&self) -> Duration {
+        match self.refresh_seconds {
+            Some(seconds) if seconds > 0 => Duration::from_secs(seconds) * MISSED_REFRESHES,
+            _ => STALE,
+        }
     }
 }
 
@@ -106,6 +124,7 @@ mod tests {
             updated: now,
             notice_shown: Some(now),
             notice_sha256: Some(crate::notice::fingerprint("You are monitored.")),
+            refresh_seconds: None,
         };
         write(dir.path(), &record).unwrap();
         let read = read_all(dir.path(), now);
@@ -129,5 +148,27 @@ mod tests {
         let read = read_all(dir.path(), now);
         assert_eq!(read.len(), 1);
         assert_eq!(read[0].notice_shown, None);
+        assert_eq!(read[0].stale_after(), STALE);
+    }
+
+    #[test]
+    fn a_record_is_stale_after_three_of_its_own_refreshes() {
+        let now = Timestamp::now();
+        let record = SessionRecord {
+            user: "pupil1".into(),
+            display: ":0".into(),
+            updated: now,
+            notice_shown: None,
+            notice_sha256: None,
+            refresh_seconds: Some(2),
+        };
+        assert_eq!(record.stale_after(), Duration::from_secs(6));
+        assert!(record.alive(now + Duration::from_secs(5)));
+        assert!(!record.alive(now + Duration::from_secs(7)));
+        let default = SessionRecord {
+            refresh_seconds: Some(REFRESH.as_secs()),
+            ..record
+        };
+        assert_eq!(default.stale_after(), STALE);
     }
 }

@@ -294,6 +294,7 @@ fn heartbeat_sessions_carry_the_latest_notice_of_each_user() {
             updated: now,
             notice_shown: notice.map(|(t, _)| t),
             notice_sha256: notice.map(|(_, h)| h.to_string()),
+            refresh_seconds: None,
         };
     let (old, new) = ("a".repeat(64), "b".repeat(64));
     let sessions = sessions_of(
@@ -326,6 +327,7 @@ async fn a_notice_shown_while_the_collector_was_down_arrives_with_a_later_heartb
             updated: shown,
             notice_shown: Some(shown),
             notice_sha256: Some(sha256.clone()),
+            refresh_seconds: None,
         },
     )
     .unwrap();

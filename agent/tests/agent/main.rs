@@ -11,4 +11,5 @@ mod enrolment;
 mod password_fields;
 mod programs;
 mod scripts;
+mod tamper;
 mod x11_source;
