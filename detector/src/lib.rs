@@ -4,11 +4,16 @@
 //! touches files, sockets or clocks, so it can run anywhere and be tested as a pure function.
 //!
 //! # Pipeline
-//! text → [normalise](normalise) (case, accents, look-alikes, leetspeak, spacing, stretched letters;
-//! every output byte remembers its input offset) → one Aho-Corasick pass for every phrase, exclusion
-//! and context word → verification (word boundaries, `except:` phrases, `unless:`/`near:` words
-//! within a few words, `strict` length) → [`Match`] with category, severity, language, entry id,
-//! phrase and the span in the original text, counted in Unicode code points.
+//! text → [normalise](mod@normalise) (case, accents, look-alikes, leetspeak, spacing, stretched letters;
+//! every output byte remembers its input offset) → an anchored phrase trie walked from every word
+//! start → verification (word boundaries, `except:` phrases, `unless:`/`near:` words within a few
+//! words, `strict` letters) → [`Match`] with category, severity, language, entry id, phrase and the
+//! span in the original text, counted in Unicode code points.
+//!
+//! Two paths, one result: typing goes a character at a time (the reference path); whole texts let
+//! plain ASCII words through normalisation and the trie a word at a time, and hand everything else
+//! to the reference path. The crate's tests compare the two on random mixes of plain words and
+//! evasions.
 //!
 //! # Use
 //! ```

@@ -1,10 +1,15 @@
-//! The resumable scanner: the normaliser feeding the automaton one byte at a time, plus the
-//! candidates waiting for verification.
+//! The resumable scanner: the normaliser feeding the phrase tries, plus the candidates waiting for
+//! verification.
 //!
 //! Why resumable: the agent sees text one key at a time. A [`Window`] keeps everything needed to
 //! continue (automaton state, the word being typed, a short history of normalised bytes and their
 //! offsets), so a key costs a few table look-ups and never a rescan of the buffer. A whole-text scan
 //! is the same machine fed a whole string ([`Scratch`]).
+//!
+//! Bytes normally arrive one at a time ([`Sink::byte`], the reference path). A plain word arrives
+//! whole ([`Sink::word`], [`Sink::word_as_typed`]): the walks step through it in a tight loop and
+//! the history is written in one go, unless a candidate is pending or a phrase ends inside the
+//! word, when it goes byte by byte after all. Both give the same state afterwards.
 //!
 //! A candidate is confirmed when the word it ends in is complete (the next normalised byte is a word
 //! break, or the text ends) and, if its entry has exclusions or context words, once enough following
@@ -712,7 +717,7 @@ impl Window {
 
     /// The user deleted the last character. `buffer` is the window's text after the deletion (its
     /// last character is the one before the cursor; it may be only the most recent part of the
-    /// text). The state is rebuilt from the last [`REPLAY_CHARS`] characters of it; matches already
+    /// text). The state is rebuilt from the last 200 characters of it; matches already
     /// reported are not reported again.
     pub fn backspace<'d>(
         &mut self,

@@ -143,3 +143,23 @@ fn context_window_is_bounded() {
     assert_eq!((start, end), (501, 512));
     assert_eq!(context, 441..572);
 }
+
+#[test]
+fn lists_too_big_for_the_automaton_are_refused_with_a_reason() {
+    // 4,000 unrelated 24-letter phrases need about 90,000 states, past the 65,535 a table holds.
+    let mut list = String::from("@category violence\n");
+    let mut x: u64 = 7;
+    for _ in 0..4000 {
+        list.push_str("3 ");
+        for _ in 0..24 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            list.push(char::from(b'a' + ((x >> 33) % 26) as u8));
+        }
+        list.push('\n');
+    }
+    let err = Detector::build(&[file("en/big.txt", &list, Origin::Local)]).unwrap_err();
+    assert!(
+        matches!(err.0.as_slice(), [LoadError::Automaton(reason)] if reason.contains("states")),
+        "{err}"
+    );
+}
