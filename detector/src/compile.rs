@@ -303,6 +303,12 @@ impl Trie {
         sid <= self.last_end
     }
 
+    /// Whether a phrase ends in state `sid`.
+    #[inline(always)]
+    pub(crate) fn is_phrase_end(&self, sid: u16) -> bool {
+        sid.wrapping_sub(1) < self.last_end
+    }
+
     /// The state a walk begins in.
     #[inline(always)]
     pub(crate) fn root(&self) -> u16 {
