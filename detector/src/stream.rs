@@ -383,8 +383,10 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
                 _ => None,
             };
             let walked = match pair {
-                Some((sid, _)) if sid == DEAD => Some(DEAD),
-                Some((sid, rest)) if !det.latin.is_special(sid) => walk_all(&det.latin, sid, rest),
+                // A pair no phrase begins with leads to the dead state, which walks on as dead.
+                Some((sid, rest)) if !det.latin.is_phrase_end(sid) => {
+                    walk_all(&det.latin, sid, rest)
+                }
                 _ => walk_through(&new),
             };
             match walked {
