@@ -95,7 +95,8 @@ pub fn add_user(
 }
 
 /// On an empty accounts table: creates `admin` with a one-time password written to
-/// `<data_dir>/initial-admin-password` (mode 0600) and returns the password to show once.
+/// `<data_dir>/initial-admin-password` (mode 0600) and returns the password to show once. Of several
+/// collectors starting at once on one empty database, the one whose account is stored does this.
 ///
 /// # Errors
 /// The database or the file cannot be written.
@@ -103,7 +104,13 @@ pub fn bootstrap_admin(store: &dyn Store, data_dir: &Path) -> anyhow::Result<Opt
     if store.count_users()? > 0 {
         return Ok(None);
     }
-    let password = add_user(store, "admin", "admin", "")?;
+    let password = match add_user(store, "admin", "admin", "") {
+        Ok(password) => password,
+        // Another collector on the same database started at the same moment and made it: that one
+        // shows the password.
+        Err(_) if store.count_users()? > 0 => return Ok(None),
+        Err(e) => return Err(e),
+    };
     crate::files::write_atomic(
         &data_dir.join(INITIAL_PASSWORD_FILE),
         format!("{password}\n").as_bytes(),

@@ -82,7 +82,10 @@ impl App {
     /// Anything that cannot be opened, created or read, named.
     pub fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Started> {
         let store = open_store(&config)?;
-        let ca = Authority::load_or_create(&config.data_dir)?;
+        let ca = match &config.database {
+            Database::Sqlite => Authority::load_or_create(&config.data_dir)?,
+            Database::Postgres(url) => Authority::load_or_create_shared(&config.data_dir, url)?,
+        };
         let screenshots = Screenshots::open(&config.data_dir)?;
         let initial_admin_password = crate::accounts::bootstrap_admin(&*store, &config.data_dir)?;
         if let Some(path) = &config.policy {

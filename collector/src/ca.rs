@@ -1,13 +1,19 @@
 //! The collector's own certificate authority.
 //!
-//! Created on first start in the data dir (`ca.pem`, and `ca-key.pem` readable by the collector only);
-//! it signs the server certificate (fresh on every start, for the listen address and configured names)
-//! and every device certificate at enrolment. Devices pin `ca.pem`. A device certificate proves only
+//! On SQLite it is created on first start in the data dir (`ca.pem`, and `ca-key.pem` readable by the
+//! collector only). On PostgreSQL it lives in the database (`collector_ca`, see
+//! `crate::store::postgres::shared`), so every collector of a trust signs with the same CA and accepts
+//! the devices the others enrolled: the first collector to start creates it (or imports the data dir's
+//! files, when a school moves from one collector to several), the others load it; only the certificate
+//! is copied to the data dir, as `ca.pem`, for devices to pin.
+//!
+//! It signs the server certificate (fresh on every start, for this collector's listen address and
+//! configured names) and every device certificate at enrolment. A device certificate proves only
 //! "this CA signed it": whether the device may still talk is decided per request against the devices
 //! table (its certificate fingerprint and revocation), so a revocation works at once.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use rcgen::{
@@ -59,41 +65,103 @@ impl Authority {
         let cert_path = data_dir.join(CA_CERT_FILE);
         let key_path = data_dir.join(CA_KEY_FILE);
         if !cert_path.exists() && !key_path.exists() {
-            Authority::create(&cert_path, &key_path)?;
+            let (cert_pem, key_pem) = generate()?;
+            // Key first: a crash in between leaves only a key, and no certificate it could pair with.
+            crate::files::write_atomic(&key_path, key_pem.as_bytes(), true)?;
+            crate::files::write_atomic(&cert_path, cert_pem.as_bytes(), false)?;
+            tracing::info!(ca = %cert_path.display(), "created the collector CA");
         }
-        let read = |p: &PathBuf| {
-            std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))
-        };
         let (cert_pem, key_pem) = (read(&cert_path)?, read(&key_path)?);
-        let key = KeyPair::from_pem(&key_pem)
-            .with_context(|| format!("{}: not a PEM private key", key_path.display()))?;
-        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key)
-            .with_context(|| format!("{}: not a usable CA certificate", cert_path.display()))?;
-        let cert_der = rustls_pki_types::pem::PemObject::from_pem_slice(cert_pem.as_bytes())
-            .with_context(|| format!("{}: not a PEM certificate", cert_path.display()))?;
+        tighten_key_mode(&key_path);
+        Authority::from_pem(&cert_pem, &key_pem, &cert_path.display().to_string())
+    }
+
+    /// Loads the CA every collector on this PostgreSQL database shares, creating it (or importing
+    /// `ca.pem`/`ca-key.pem` from `data_dir`) when the database has none yet. Refuses a data dir whose
+    /// CA is not the database's: devices enrolled against one would be refused by the other. Leaves a
+    /// copy of the certificate (never the key) in `data_dir` as `ca.pem` for devices to pin.
+    ///
+    /// # Errors
+    /// The database cannot be reached, the files cannot be read or written, or the two CAs differ.
+    pub fn load_or_create_shared(data_dir: &Path, url: &str) -> anyhow::Result<Authority> {
+        let cert_path = data_dir.join(CA_CERT_FILE);
+        let key_path = data_dir.join(CA_KEY_FILE);
+        let local_cert = cert_path.exists().then(|| read(&cert_path)).transpose()?;
+        let local_key = key_path.exists().then(|| read(&key_path)).transpose()?;
+        if local_key.is_some() {
+            tighten_key_mode(&key_path);
+        }
+        // What this collector would put in an empty table: the data dir's pair, or a new CA.
+        let offer = match (&local_cert, &local_key) {
+            (Some(cert), Some(key)) => {
+                Authority::from_pem(cert, key, &cert_path.display().to_string())?;
+                Some((
+                    cert.clone(),
+                    key.clone(),
+                    format!("imported from {}", cert_path.display()),
+                ))
+            }
+            (None, None) => {
+                let (cert, key) = generate()?;
+                Some((cert, key, "created".to_string()))
+            }
+            _ => None,
+        };
+        let shared = crate::store::postgres::shared::ca(url, offer)
+            .context("cannot load the collector CA from the database (database.url)")?;
+        let Some(shared) = shared else {
+            anyhow::bail!(
+                "{}: a CA certificate without its key ({}) cannot be imported into the empty \
+                 database; restore {} next to it, or remove {} to create a new CA",
+                cert_path.display(),
+                key_path.display(),
+                key_path.display(),
+                cert_path.display()
+            );
+        };
+        let authority =
+            Authority::from_pem(&shared.cert_pem, &shared.key_pem, "the database's CA")?;
+        if shared.created_now {
+            tracing::info!(origin = %shared.origin, "stored the collector CA in the database");
+        }
+        match local_cert {
+            Some(cert) => {
+                let local = Authority::from_pem_cert(&cert, &cert_path.display().to_string())?;
+                let (here, there) = (fingerprint(&local), fingerprint(authority.cert_der()));
+                if here != there {
+                    anyhow::bail!(
+                        "the CA in the data dir ({}, SHA-256 {here}) is not the CA in the database \
+                         (table collector_ca, SHA-256 {there}, {}): devices enrolled with one would be \
+                         refused by the other. Move ca.pem and ca-key.pem out of {} to use the \
+                         database's CA, or point database.url at the database that holds this one",
+                        cert_path.display(),
+                        shared.origin,
+                        data_dir.display()
+                    );
+                }
+            }
+            None => crate::files::write_atomic(&cert_path, authority.cert_pem.as_bytes(), false)?,
+        }
+        Ok(authority)
+    }
+
+    /// A CA from its certificate and key, PEM; `what` names them in errors.
+    fn from_pem(cert_pem: &str, key_pem: &str, what: &str) -> anyhow::Result<Authority> {
+        let key = KeyPair::from_pem(key_pem)
+            .with_context(|| format!("{what}: the key is not a PEM private key"))?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)
+            .with_context(|| format!("{what}: not a usable CA certificate"))?;
+        let cert_der = Authority::from_pem_cert(cert_pem, what)?;
         Ok(Authority {
-            cert_pem,
+            cert_pem: cert_pem.to_string(),
             cert_der,
             issuer,
         })
     }
 
-    fn create(cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
-        let key = KeyPair::generate().context("cannot generate the CA key")?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = name("Ward collector CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.serial_number = Some(serial());
-        set_validity(&mut params, 20);
-        let cert = params
-            .self_signed(&key)
-            .context("cannot create the CA certificate")?;
-        // Key first: a crash in between leaves only a key, which the next start overwrites.
-        crate::files::write_atomic(key_path, key.serialize_pem().as_bytes(), true)?;
-        crate::files::write_atomic(cert_path, cert.pem().as_bytes(), false)?;
-        tracing::info!(ca = %cert_path.display(), "created the collector CA");
-        Ok(())
+    fn from_pem_cert(cert_pem: &str, what: &str) -> anyhow::Result<CertificateDer<'static>> {
+        rustls_pki_types::pem::PemObject::from_pem_slice(cert_pem.as_bytes())
+            .with_context(|| format!("{what}: not a PEM certificate"))
     }
 
     /// The CA certificate, PEM (what devices pin).
@@ -158,6 +226,47 @@ impl Authority {
             serial: serial_hex,
         })
     }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// A key file left readable by others (copied in by hand, say) is narrowed to the collector alone.
+fn tighten_key_mode(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => {
+                        tracing::warn!(file = %path.display(), "the CA key was readable by others: now mode 0600")
+                    }
+                    Err(e) => {
+                        tracing::error!(file = %path.display(), error = %e, "the CA key is readable by others and its mode cannot be changed")
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// A new CA: (certificate, key), PEM.
+fn generate() -> anyhow::Result<(String, String)> {
+    let key = KeyPair::generate().context("cannot generate the CA key")?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name("Ward collector CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.serial_number = Some(serial());
+    set_validity(&mut params, 20);
+    let cert = params
+        .self_signed(&key)
+        .context("cannot create the CA certificate")?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 fn name(common_name: &str) -> DistinguishedName {

@@ -12,6 +12,8 @@ use super::rows;
 use super::sql;
 use super::*;
 
+pub mod shared;
+
 const POOL: usize = 8;
 
 /// The PostgreSQL backend.
@@ -160,6 +162,7 @@ fn migrate(client: &mut Client) -> Result<()> {
             &[&(i as i64 + 1), &jiff::Timestamp::now().as_microsecond()],
         )?;
     }
+    tx.batch_execute(shared::TABLES)?;
     tx.commit()?;
     Ok(())
 }

@@ -65,9 +65,14 @@ pub fn database_toml(database: &Database) -> String {
 
 /// Settings generous enough that tests are limited by what they test, not by rate limits.
 pub fn test_config(data_dir: &Path) -> Config {
+    test_config_on(data_dir, test_database())
+}
+
+/// [`test_config`] on a given database.
+pub fn test_config_on(data_dir: &Path, database: Database) -> Config {
     let mut config = Config {
         data_dir: data_dir.to_path_buf(),
-        database: test_database(),
+        database,
         ..Config::default()
     };
     config.limits.device_requests_per_second = 10_000.0;
@@ -85,6 +90,17 @@ impl Collector {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());
         adjust(&mut config);
+        Collector::start_in(dir, config).await
+    }
+
+    /// A collector with its own data dir on `database` (another collector's, for a trust).
+    pub async fn start_on(database: Database) -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config_on(dir.path(), database);
+        Collector::start_in(dir, config).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, config: Config) -> Collector {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("https://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();

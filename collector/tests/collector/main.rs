@@ -12,5 +12,6 @@ mod notices;
 mod postgres;
 mod refusals;
 mod stream;
+mod trust;
 mod ui_http;
 mod ui_store;
