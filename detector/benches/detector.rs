@@ -139,7 +139,20 @@ fn benches(c: &mut Criterion) {
             });
         })
     });
-    group.bench_function("backspace (replays the window's tail)", |b| {
+    group.bench_function("backspace inside a typed word (back to its start)", |b| {
+        let buffer: String = typed[..200].iter().collect();
+        let mut window = Window::new();
+        for &ch in &typed[..200] {
+            window.push(ch, &detector, |_| {});
+        }
+        b.iter(|| {
+            window.push('x', &detector, |_| {});
+            window.backspace(black_box(&buffer), &detector, |_| {});
+        })
+    });
+    // After a paste there is no typed word start to go back to: the window's tail is replayed
+    // (as for a backspace over a word break).
+    group.bench_function("backspace after a paste (replays the window's tail)", |b| {
         let buffer: String = typed[..200].iter().collect();
         let mut window = Window::new();
         window.push_str(&buffer, &detector, |_| {});

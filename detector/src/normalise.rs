@@ -310,6 +310,23 @@ impl Normaliser {
         self.pos
     }
 
+    /// Whether no word is being collected (the point a window marks for backspaces).
+    pub(crate) fn between_words(&self) -> bool {
+        self.word.is_empty()
+    }
+
+    /// Becomes a copy of `other`, keeping its own allocations.
+    pub(crate) fn copy_from(&mut self, other: &Normaliser) {
+        self.pos = other.pos;
+        self.word.clone_from(&other.word);
+        self.word_letters = other.word_letters;
+        self.word_special = other.word_special;
+        self.gap = other.gap;
+        self.gap_hard = other.gap_hard;
+        self.singles.clone_from(&other.singles);
+        self.last = other.last;
+    }
+
     /// Feeds one character of input.
     #[inline]
     pub(crate) fn push(&mut self, ch: char, sink: &mut impl Sink) {

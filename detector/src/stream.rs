@@ -634,6 +634,76 @@ fn walk_all(part: &Trie, mut sid: u16, bytes: &[u8]) -> Option<u16> {
 pub struct Window {
     norm: Normaliser,
     m: Matcher,
+    /// The state when the last word boundary was typed (see [`Mark`]).
+    mark: Box<Mark>,
+}
+
+/// A window's state at the last word boundary typed: a backspace inside the word being typed
+/// goes back to it and replays only that word's few characters, instead of the last
+/// [`REPLAY_CHARS`] of the buffer. The histories are not copied: nothing before the mark is
+/// overwritten while fewer than [`MARK_REPLAY`] characters follow it.
+#[derive(Debug, Clone)]
+struct Mark {
+    valid: bool,
+    norm: Normaliser,
+    generation: u64,
+    walks: [Walk; MAX_WALKS],
+    nwalks: usize,
+    at_word_start: bool,
+    emitted: u64,
+    first: u64,
+    first_is_boundary: bool,
+    pending: Vec<Candidate>,
+}
+
+/// Most characters a backspace replays from a [`Mark`]; past that, from the buffer.
+const MARK_REPLAY: u32 = 48;
+
+impl Mark {
+    fn new() -> Mark {
+        Mark {
+            valid: false,
+            norm: Normaliser::new(0),
+            generation: 0,
+            walks: [Walk {
+                sid: DEAD,
+                start_norm: 0,
+                other: false,
+            }; MAX_WALKS],
+            nwalks: 0,
+            at_word_start: true,
+            emitted: 0,
+            first: 0,
+            first_is_boundary: true,
+            pending: Vec::new(),
+        }
+    }
+
+    fn save(&mut self, norm: &Normaliser, m: &Matcher) {
+        self.valid = true;
+        self.norm.copy_from(norm);
+        self.generation = m.generation;
+        self.walks = m.walks;
+        self.nwalks = m.nwalks;
+        self.at_word_start = m.at_word_start;
+        self.emitted = m.emitted;
+        self.first = m.first;
+        self.first_is_boundary = m.first_is_boundary;
+        self.pending.clone_from(&m.pending);
+    }
+
+    /// Puts the window back to the mark (matches already reported stay remembered).
+    fn restore(&self, norm: &mut Normaliser, m: &mut Matcher) {
+        norm.copy_from(&self.norm);
+        m.generation = self.generation;
+        m.walks = self.walks;
+        m.nwalks = self.nwalks;
+        m.at_word_start = self.at_word_start;
+        m.emitted = self.emitted;
+        m.first = self.first;
+        m.first_is_boundary = self.first_is_boundary;
+        m.pending.clone_from(&self.pending);
+    }
 }
 
 impl Default for Window {
@@ -648,6 +718,7 @@ impl Window {
         Window {
             norm: Normaliser::new(0),
             m: Matcher::new(),
+            mark: Box::new(Mark::new()),
         }
     }
 
@@ -666,6 +737,7 @@ impl Window {
         self.m.first_is_boundary = true;
         self.m.pending.clear();
         self.m.reported.clear();
+        self.mark.valid = false;
     }
 
     /// Feeds one typed character; `on_match` is called for every match this completes.
@@ -685,6 +757,9 @@ impl Window {
             text_end: None,
         };
         self.norm.push(ch, &mut run);
+        if self.norm.between_words() {
+            self.mark.save(&self.norm, &self.m);
+        }
     }
 
     /// Feeds a string (pasted text, or a whole text through [`Scratch`]).
@@ -705,6 +780,7 @@ impl Window {
         mut on_match: impl FnMut(Match<'d>),
         text_end: Option<u32>,
     ) {
+        self.mark.valid = false;
         self.m.bind(detector);
         let mut run = Run {
             m: &mut self.m,
@@ -718,6 +794,7 @@ impl Window {
     /// The text ended (Enter, a pause, focus leaving): confirms every pending match. What is typed
     /// afterwards starts a new word.
     pub fn end_of_text<'d>(&mut self, detector: &'d Detector, mut on_match: impl FnMut(Match<'d>)) {
+        self.mark.valid = false;
         self.m.bind(detector);
         let end = self.norm.pos();
         let mut run = Run {
@@ -732,15 +809,20 @@ impl Window {
 
     /// The user deleted the last character. `buffer` is the window's text after the deletion (its
     /// last character is the one before the cursor; it may be only the most recent part of the
-    /// text). The state is rebuilt from the last 200 characters of it; matches already
-    /// reported are not reported again.
+    /// text). Inside a word being typed, the state goes back to the word's start and the word's
+    /// characters before the cursor are replayed from `buffer`; otherwise the state is rebuilt from
+    /// the last 200 characters of it. Matches already reported are not reported again.
     pub fn backspace<'d>(
         &mut self,
         buffer: &str,
         detector: &'d Detector,
-        on_match: impl FnMut(Match<'d>),
+        mut on_match: impl FnMut(Match<'d>),
     ) {
         let new_pos = self.norm.pos().saturating_sub(1);
+        if self.back_to_mark(new_pos, buffer, detector, &mut on_match) {
+            return;
+        }
+        self.mark.valid = false;
         let tail_start = buffer
             .char_indices()
             .rev()
@@ -765,6 +847,44 @@ impl Window {
         }
         self.m.reported = reported;
         self.push_str(tail, detector, on_match);
+    }
+
+    /// A backspace that stays after the mark: back to it, then the characters typed since, less the
+    /// deleted one, again. Returns false (and changes nothing) if the mark cannot be used.
+    fn back_to_mark<'d>(
+        &mut self,
+        new_pos: u32,
+        buffer: &str,
+        detector: &'d Detector,
+        on_match: &mut impl FnMut(Match<'d>),
+    ) -> bool {
+        let mark = &self.mark;
+        let from = mark.norm.pos();
+        if !mark.valid
+            || mark.generation != detector.generation
+            || new_pos < from
+            || new_pos - from > MARK_REPLAY
+            || self.norm.pos() <= from
+            // Text that normalised to many bytes since (ligatures): the history before the mark
+            // may have been overwritten.
+            || self.m.emitted - mark.emitted > RING as u64 / 2
+        {
+            return false;
+        }
+        let count = (new_pos - from) as usize;
+        let start = if count == 0 {
+            buffer.len()
+        } else {
+            match buffer.char_indices().rev().nth(count - 1) {
+                Some((i, _)) => i,
+                None => return false,
+            }
+        };
+        mark.restore(&mut self.norm, &mut self.m);
+        for ch in buffer[start..].chars() {
+            self.push(ch, detector, &mut *on_match);
+        }
+        true
     }
 }
 

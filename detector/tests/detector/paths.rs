@@ -169,3 +169,61 @@ fn paths_agree_when_more_phrase_prefixes_are_open_than_walks_are_kept() {
         assert!(!keys.is_empty(), "{text:?}");
     }
 }
+
+/// Types `keys` into a window (`\u{8}` is a backspace); `full_replay` makes every backspace rebuild
+/// from the buffer instead of going back to the start of the word being typed.
+fn typed_with_backspaces(d: &Detector, keys: &[char], full_replay: bool) -> Found {
+    let mut out = Vec::new();
+    let mut w = Window::new();
+    let mut buffer = String::new();
+    for &k in keys {
+        if k == '\u{8}' {
+            if buffer.pop().is_none() {
+                continue;
+            }
+            if full_replay {
+                // Feeding nothing forgets the word-start mark.
+                w.push_str("", d, |m| out.push(key(&m)));
+            }
+            w.backspace(&buffer, d, |m| out.push(key(&m)));
+        } else {
+            buffer.push(k);
+            w.push(k, d, |m| out.push(key(&m)));
+        }
+        assert_eq!(w.position(), buffer.chars().count());
+    }
+    w.end_of_text(d, |m| out.push(key(&m)));
+    out
+}
+
+#[test]
+fn backspace_to_the_word_start_matches_a_full_replay() {
+    // Under 200 characters a full replay is the exact state, so the two must agree on every report.
+    for (d, seed) in [(&detector(LIST), 3), (shipped(), 4)] {
+        let mut rng = Rng(seed);
+        let mut matched = 0;
+        for _ in 0..1500 {
+            let mut keys = Vec::new();
+            while keys.len() < 150 {
+                let piece = PIECES[rng.below(PIECES.len())];
+                for ch in piece.chars() {
+                    keys.push(ch);
+                    if rng.below(8) == 0 {
+                        keys.extend(std::iter::repeat_n('\u{8}', 1 + rng.below(3)));
+                    }
+                }
+                keys.extend(GAPS[rng.below(GAPS.len())].chars());
+            }
+            keys.truncate(150);
+            let fast = typed_with_backspaces(d, &keys, false);
+            assert_eq!(
+                fast,
+                typed_with_backspaces(d, &keys, true),
+                "{:?}",
+                keys.iter().collect::<String>()
+            );
+            matched += usize::from(!fast.is_empty());
+        }
+        assert!(matched > 300, "only {matched} sessions matched");
+    }
+}
