@@ -156,16 +156,24 @@ fn legacy_char(sym: u32) -> Option<char> {
     char::from_u32(u32::from(legacy::LEGACY[at].1))
 }
 
-/// Picks the keysym for a key from its row of the core keyboard mapping, given the modifiers.
+/// Picks the keysym for a key from its row of the core keyboard mapping, given the modifiers and
+/// the keyboard group in effect (0 for the first layout, 1 for the second).
 ///
-/// The row is `[group1 level1, group1 level2, group2 level1, group2 level2, group1 level3, group1 level4]`
-/// as the X server presents XKB layouts through the core protocol; `0` is NoSymbol.
-pub fn pick_keysym(row: &[u32], mods: Modifiers) -> u32 {
+/// The row is `[group1 level1, group1 level2, group2 level1, group2 level2, group1 level3, group1 level4,
+/// group2 level3, group2 level4]` as the X server presents XKB layouts through the core protocol; `0`
+/// is NoSymbol. A key with nothing in the second group (space, digits on many layouts) types its first
+/// group's symbols, as XKB wraps groups. Third and fourth layouts are read as the first.
+pub fn pick_keysym(row: &[u32], mods: Modifiers, group: u8) -> u32 {
     let at = |i: usize| row.get(i).copied().unwrap_or(0);
-    let (lower, upper) = if mods.altgr && at(4) != 0 {
-        (at(4), at(5))
+    let (base, level3) = if group == 1 && (at(2) != 0 || at(3) != 0) {
+        (2, 6)
     } else {
-        (at(0), at(1))
+        (0, 4)
+    };
+    let (lower, upper) = if mods.altgr && at(level3) != 0 {
+        (at(level3), at(level3 + 1))
+    } else {
+        (at(base), at(base + 1))
     };
     let shifted = if upper == 0 { lower } else { upper };
     let sym = if mods.shift { shifted } else { lower };
@@ -228,8 +236,12 @@ mod tests {
     }
 
     fn check(row: &[u32], m: Modifiers, expected: Key) {
+        check_in(row, m, 0, expected);
+    }
+
+    fn check_in(row: &[u32], m: Modifiers, group: u8, expected: Key) {
         assert_eq!(
-            translate_keysym(pick_keysym(row, m), m),
+            translate_keysym(pick_keysym(row, m, group), m),
             expected,
             "{row:x?} {m:?}"
         );
@@ -367,6 +379,27 @@ mod tests {
         // A Russian layout's f key: Cyrillic_a and Cyrillic_A.
         check(&[0x6c1, 0x6e1], mods(false, true), Key::Char('А'));
         check(&[0x6c1, 0x6e1], mods(true, true), Key::Char('а'));
+    }
+
+    #[test]
+    fn the_second_group_is_the_second_layout() {
+        // A "gb,pl" keyboard's e key and a "gb,ara" keyboard's s key, and the space bar.
+        let e_key = [0x65, 0x45, 0x65, 0x45, 0x65, 0x45, 0x1ea, 0x1ca];
+        let s_key = [0x73, 0x53, 0x5d3, 0x5f0];
+        let space = [0x20, 0x20];
+        let plain = Modifiers::default();
+        let altgr = Modifiers {
+            altgr: true,
+            ..plain
+        };
+        check_in(&s_key, plain, 0, Key::Char('s'));
+        check_in(&s_key, plain, 1, Key::Char('س'));
+        check_in(&s_key, mods(true, false), 1, Key::Char('\u{650}'));
+        check_in(&e_key, altgr, 1, Key::Char('ę'));
+        check_in(&e_key, altgr, 0, Key::Char('e'));
+        check_in(&space, plain, 1, Key::Char(' '));
+        // Third and fourth layouts are not read: they type as the first.
+        check_in(&s_key, plain, 2, Key::Char('s'));
     }
 
     #[test]

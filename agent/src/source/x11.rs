@@ -2,7 +2,8 @@
 //!
 //! Raw key events report every key press on the display whichever window has focus, as a keycode; the
 //! source translates it with the server's keyboard mapping and its own record of Shift, Caps Lock,
-//! Control, Alt and AltGr (raw events carry no modifier state). The foreground window is
+//! Control, Alt and AltGr (raw events carry no modifier state), and the keyboard group (the layout a
+//! pupil switched to, such as the second of "gb,ara") from XKB state events. The foreground window is
 //! `_NET_ACTIVE_WINDOW` on the root when a window manager maintains it, and otherwise the input focus,
 //! checked at each key press. Titles come from `_NET_WM_NAME`, falling back to `WM_NAME`; the owning
 //! process from `_NET_WM_PID`.
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use x11rb::connection::Connection;
 use x11rb::protocol::xinput::{self, ConnectionExt as _};
+use x11rb::protocol::xkb::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{
     self, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, Window,
 };
@@ -169,6 +171,39 @@ fn lost(e: impl std::fmt::Display) -> SourceError {
     SourceError::Lost(e.to_string())
 }
 
+/// Asks for XKB events when the keyboard group or the keysyms change, and returns the group in
+/// effect now.
+///
+/// Once a client uses XKB the server may stop sending it the core `MappingNotify` for new keysyms
+/// (a layout switched with setxkbmap, a key bound on the fly), so XKB's map events are selected too. Without XKB (a rare server) there is one layout
+/// and the first group is right; `None` says so.
+fn watch_group(conn: &RustConnection) -> Option<u8> {
+    let version = conn.xkb_use_extension(1, 0).ok()?.reply().ok()?;
+    if !version.supported {
+        return None;
+    }
+    let core = xkb::DeviceSpec::from(xkb::ID::USE_CORE_KBD);
+    let group = xkb::SelectEventsAuxStateNotify {
+        affect_state: xkb::StatePart::GROUP_STATE,
+        state_details: xkb::StatePart::GROUP_STATE,
+    };
+    conn.xkb_select_events(
+        core,
+        xkb::EventType::from(0u16),
+        // Map events for new keysyms. x11rb asks for the event types its details name, and map
+        // events have none there (their parts are the next two fields), so this adds the type.
+        xkb::EventType::MAP_NOTIFY,
+        xkb::MapPart::KEY_SYMS,
+        xkb::MapPart::KEY_SYMS,
+        &xkb::SelectEventsAux::new().state_notify(group),
+    )
+    .ok()?
+    .check()
+    .ok()?;
+    let state = conn.xkb_get_state(core).ok()?.reply().ok()?;
+    Some(u8::from(state.group))
+}
+
 /// The core keyboard mapping: keysyms per keycode.
 #[derive(Debug, Default)]
 struct Keymap {
@@ -210,6 +245,8 @@ pub struct X11Source {
     display: Arc<Display>,
     keymap: Keymap,
     mods: Modifiers,
+    /// The XKB group (layout) in effect: 0 is the first.
+    group: u8,
     /// Whether a window manager maintains `_NET_ACTIVE_WINDOW`.
     ewmh: bool,
     /// The foreground window as last reported, and its title.
@@ -261,11 +298,13 @@ impl X11Source {
         if let Ok(Ok(pointer)) = conn.query_pointer(display.root).map(|c| c.reply()) {
             mods.caps_lock = u16::from(pointer.mask) & u16::from(xproto::KeyButMask::LOCK) != 0;
         }
+        let group = watch_group(conn);
         let ewmh = display.ewmh_active().is_some();
         Ok(X11Source {
             display,
             keymap,
             mods,
+            group: group.unwrap_or(0),
             ewmh,
             foreground: None,
             pending: Default::default(),
@@ -306,7 +345,7 @@ impl X11Source {
         if !pressed {
             return None;
         }
-        let key = keys::translate_keysym(keys::pick_keysym(row, self.mods), self.mods);
+        let key = keys::translate_keysym(keys::pick_keysym(row, self.mods, self.group), self.mods);
         if !self.ewmh {
             if let Some(focus) = self.refresh_foreground() {
                 self.pending.push_back(SourceEvent::Key(key));
@@ -362,7 +401,13 @@ impl Source for X11Source {
                     Some(SourceEvent::Key(Key::Navigate))
                 }
                 Event::PropertyNotify(e) => self.on_property(&e),
-                Event::MappingNotify(_) => {
+                Event::XkbStateNotify(e) => {
+                    self.group = u8::from(e.group);
+                    None
+                }
+                Event::MappingNotify(_)
+                | Event::XkbMapNotify(_)
+                | Event::XkbNewKeyboardNotify(_) => {
                     self.keymap = Keymap::load(&self.display.conn)?;
                     None
                 }

@@ -67,6 +67,33 @@ const ROMANIAN: Layout = &[
     ),
 ];
 
+/// A "gb,ara" keyboard: Latin in the first group, the Arabic layout's letters in the second, on the
+/// keys that type سأنتحر.
+const ENGLISH_ARABIC: Layout = &[
+    (keycode::AC02_S, [0x73, 0x53, 0x5d3, 0x5f0, 0, 0]),
+    (keycode::AC06_H, [0x68, 0x48, 0x5c7, 0x5c3, 0, 0]),
+    (keycode::AC07_J, [0x6a, 0x4a, 0x5ca, 0x5e0, 0, 0]),
+    (keycode::AC08_K, [0x6b, 0x4b, 0x5e6, 0x5ac, 0, 0]),
+    (keycode::AD10_P, [0x70, 0x50, 0x5cd, 0x5bb, 0, 0]),
+    (keycode::AB04_V, [0x76, 0x56, 0x5d1, 0x7b, 0, 0]),
+];
+
+/// Switches the keyboard to `group` (0 for the first layout), as the pupil's layout switch key would.
+fn lock_group(desktop: &Desktop, group: u8) {
+    use x11rb::protocol::xkb::{self, ConnectionExt as _};
+    let (conn, _) = x11rb::rust_connection::RustConnection::connect(Some(&desktop.display))
+        .expect("connects to Xvfb");
+    conn.xkb_use_extension(1, 0).unwrap().reply().unwrap();
+    let core = xkb::DeviceSpec::from(xkb::ID::USE_CORE_KBD);
+    let none = x11rb::protocol::xproto::ModMask::from(0u16);
+    conn.xkb_latch_lock_state(core, none, none, true, group.into(), none, false, 0)
+        .unwrap()
+        .check()
+        .expect("the server switches the group");
+    let state = conn.xkb_get_state(core).unwrap().reply().unwrap();
+    assert_eq!(u8::from(state.group), group);
+}
+
 /// Installs `layout` on `desktop`'s keyboard and waits until the server reports it.
 fn set_layout(desktop: &Desktop, layout: Layout) {
     let (conn, _) = x11rb::rust_connection::RustConnection::connect(Some(&desktop.display))
@@ -83,7 +110,7 @@ fn set_layout(desktop: &Desktop, layout: Layout) {
             .unwrap()
             .reply()
             .unwrap();
-        assert_eq!(reply.keysyms[..2], row[..2], "levels 1 and 2 of {code}");
+        assert_eq!(reply.keysyms[..4], row[..4], "levels 1 and 2 of {code}");
         if row[4] != 0 {
             assert_eq!(reply.keysyms[4..6], row[4..6], "levels 3 and 4 of {code}");
         }
@@ -174,6 +201,23 @@ fn polish_arabic_and_romanian_layouts_type_their_own_script() {
     desktop.keys(&["t", "a", "t", "a", "space", "m", "abreve", "space"]);
     desktop.keys(&["U0219", "U021B", "U0218", "Return"]);
     assert_eq!(line(&rx), "tata mă șțȘ");
+}
+
+#[test]
+fn a_second_layout_switched_to_types_its_own_script() {
+    let mut desktop = Desktop::start();
+    desktop.open_terminal("ward layout switch test");
+    let rx = listen(&desktop);
+    set_layout(&desktop, ENGLISH_ARABIC);
+    desktop.keys(&["s", "h", "space", "Return"]);
+    assert_eq!(line(&rx), "sh ");
+    // The pupil switches to Arabic: the same keys now type Arabic letters.
+    lock_group(&desktop, 1);
+    desktop.keys(ARABIC_KEYS);
+    assert_eq!(line(&rx), "سأنتحر");
+    lock_group(&desktop, 0);
+    desktop.keys(&["s", "h", "Return"]);
+    assert_eq!(line(&rx), "sh");
 }
 
 /// Test configuration: a short notice and a short idle flush.
