@@ -86,7 +86,7 @@ impl App {
             Database::Sqlite => Authority::load_or_create(&config.data_dir)?,
             Database::Postgres(url) => Authority::load_or_create_shared(&config.data_dir, url)?,
         };
-        let screenshots = Screenshots::open(&config.data_dir)?;
+        let screenshots = Screenshots::open_for(&config)?;
         let initial_admin_password = crate::accounts::bootstrap_admin(&*store, &config.data_dir)?;
         if let Some(path) = &config.policy {
             import_policy(&*store, path)?;

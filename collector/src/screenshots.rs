@@ -1,11 +1,17 @@
-//! Screenshots live outside the database, content-addressed: `<data-dir>/screenshots/ab/abcdef....png`
-//! where the name is the SHA-256 of the image bytes. The same image twice is one file; the database
-//! rows only hold the address. A file is written durably before the alert that refers to it commits,
-//! and deleted (really unlinked, folder synced) when retention drops the last alert referring to it.
+//! Screenshots, content-addressed: an image is named by the SHA-256 of its bytes, so the same image
+//! twice is stored once, and the alert rows hold only the address (their `screenshots` row holds the
+//! shape). Where the bytes live depends on the database:
+//! - SQLite (one collector): files, `<data-dir>/screenshots/ab/abcdef....png`, written durably
+//!   (fsynced, renamed, folder synced) and really unlinked when no alert refers to them;
+//! - PostgreSQL (a trust's collectors): the `screenshot_data` table
+//!   (`crate::store::postgres::shared::ScreenshotTable`), so any collector serves an image another
+//!   one received. An S3-compatible object store would be a third [`Place`] here.
 //!
-//! Ingest and retention are kept apart by one read/write gate: ingest holds it shared from writing the
-//! file until its transaction commits, retention holds it exclusively while it removes rows and files,
-//! so retention can never delete a file an alert is just about to refer to.
+//! Either way the bytes are durable before the alert that refers to them commits, and ingest and
+//! retention are kept apart by one read/write gate: ingest holds it shared from writing the bytes
+//! until its transaction commits, retention holds it exclusively while it removes rows and bytes, so
+//! retention can never delete an image an alert is just about to refer to. For files the gate is a
+//! lock in this process; in the database it is an advisory lock, held across every collector.
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -13,15 +19,42 @@ use std::sync::RwLock;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-/// The screenshot folder.
+use crate::config::{Config, Database};
+use crate::store::postgres::shared::ScreenshotTable;
+
+/// Where screenshots are kept, behind one interface.
 #[derive(Debug)]
 pub struct Screenshots {
-    root: PathBuf,
+    place: Place,
     gate: RwLock<()>,
 }
 
+#[derive(Debug)]
+enum Place {
+    Files(PathBuf),
+    Database(ScreenshotTable),
+}
+
+/// An image to store: (address, format, bytes).
+pub type Image<'a> = (String, &'a str, &'a [u8]);
+
 impl Screenshots {
-    /// Uses `<data_dir>/screenshots`, creating it.
+    /// The place the configuration implies: files in the data dir on SQLite, the database on
+    /// PostgreSQL (whose tables the store's migrations made).
+    ///
+    /// # Errors
+    /// The folder cannot be created.
+    pub fn open_for(config: &Config) -> anyhow::Result<Screenshots> {
+        match &config.database {
+            Database::Sqlite => Screenshots::open(&config.data_dir),
+            Database::Postgres(url) => Ok(Screenshots {
+                place: Place::Database(ScreenshotTable::new(url)),
+                gate: RwLock::new(()),
+            }),
+        }
+    }
+
+    /// Files in `<data_dir>/screenshots`, creating the folder.
     ///
     /// # Errors
     /// The folder cannot be created.
@@ -30,15 +63,14 @@ impl Screenshots {
         std::fs::create_dir_all(&root)
             .with_context(|| format!("{}: cannot create", root.display()))?;
         Ok(Screenshots {
-            root,
+            place: Place::Files(root),
             gate: RwLock::new(()),
         })
     }
 
-    /// Where the image with this address lives.
-    pub fn path(&self, sha256: &str, format: &str) -> PathBuf {
+    fn path(root: &Path, sha256: &str, format: &str) -> PathBuf {
         let prefix = sha256.get(..2).unwrap_or("00");
-        self.root.join(prefix).join(format!("{sha256}.{format}"))
+        root.join(prefix).join(format!("{sha256}.{format}"))
     }
 
     /// Hex SHA-256 of image bytes.
@@ -46,54 +78,133 @@ impl Screenshots {
         hex::encode(Sha256::digest(bytes))
     }
 
-    /// Runs `commit` with the gate held shared after making sure every image is on disk.
+    /// The bytes of the image with this address, if they are kept. Blocking.
     ///
     /// # Errors
-    /// A file cannot be written, or `commit` fails.
-    pub fn store_then<T>(
-        &self,
-        images: &[(String, &str, &[u8])],
-        commit: impl FnOnce() -> anyhow::Result<T>,
-    ) -> anyhow::Result<T> {
-        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
-        for (sha256, format, bytes) in images {
-            let path = self.path(sha256, format);
-            if !path.exists() {
-                crate::files::write_atomic(&path, bytes, true)?;
+    /// The file or the database cannot be read (a missing image is `Ok(None)`).
+    pub fn read(&self, sha256: &str, format: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        match &self.place {
+            Place::Files(root) => {
+                let path = Screenshots::path(root, sha256, format);
+                match std::fs::read(&path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+                }
             }
+            Place::Database(table) => Ok(table.get(sha256)?),
         }
-        commit()
     }
 
-    /// Runs `purge` with the gate held exclusively, then deletes the files of the addresses it
-    /// returns (every format).
+    /// The address of every image kept, sorted (for checks and counts).
+    ///
+    /// # Errors
+    /// The folder or the database cannot be read.
+    pub fn addresses(&self) -> anyhow::Result<Vec<String>> {
+        let mut found = match &self.place {
+            Place::Files(root) => {
+                let mut found = Vec::new();
+                for prefix in std::fs::read_dir(root)
+                    .with_context(|| format!("{}: cannot read", root.display()))?
+                {
+                    let prefix = prefix?.path();
+                    if !prefix.is_dir() {
+                        continue;
+                    }
+                    for file in std::fs::read_dir(&prefix)? {
+                        let name = file?.file_name().to_string_lossy().to_string();
+                        if let Some((sha, _)) =
+                            name.split_once('.').filter(|_| !name.starts_with('.'))
+                        {
+                            found.push(sha.to_string());
+                        }
+                    }
+                }
+                found
+            }
+            Place::Database(table) => table.addresses()?,
+        };
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
+    /// Runs `commit` with the gate held shared after making sure every image is stored durably.
+    ///
+    /// # Errors
+    /// An image cannot be written, or `commit` fails.
+    pub fn store_then<T: Send>(
+        &self,
+        images: &[Image<'_>],
+        commit: impl FnOnce() -> anyhow::Result<T> + Send,
+    ) -> anyhow::Result<T> {
+        match &self.place {
+            Place::Files(root) => {
+                let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
+                for (sha256, format, bytes) in images {
+                    let path = Screenshots::path(root, sha256, format);
+                    if !path.exists() {
+                        crate::files::write_atomic(&path, bytes, true)?;
+                    }
+                }
+                commit()
+            }
+            // Alerts without images need no gate (and no extra round trip).
+            Place::Database(_) if images.is_empty() => commit(),
+            Place::Database(table) => {
+                let now = jiff::Timestamp::now().as_microsecond();
+                let images: Vec<(&str, &[u8])> = images
+                    .iter()
+                    .map(|(sha, _, bytes)| (sha.as_str(), *bytes))
+                    .collect();
+                table.put_then(&images, now, commit)?
+            }
+        }
+    }
+
+    /// Runs `purge` with the gate held exclusively, then deletes the images of the addresses it
+    /// returns (files: every format; database: every image no `screenshots` row names any more).
+    /// Returns how many images went.
     ///
     /// # Errors
     /// `purge` fails; a file that cannot be deleted is logged and reported.
     pub fn purge_with(
         &self,
-        purge: impl FnOnce() -> anyhow::Result<Vec<String>>,
+        purge: impl FnOnce() -> anyhow::Result<Vec<String>> + Send,
     ) -> anyhow::Result<usize> {
-        let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
-        let gone = purge()?;
-        let mut deleted = 0;
-        for sha256 in &gone {
-            for format in ["png", "webp"] {
-                let path = self.path(sha256, format);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {
-                        deleted += 1;
-                        if let Some(dir) = path.parent() {
-                            let _ = crate::files::sync_dir(dir);
-                        }
+        match &self.place {
+            Place::Files(root) => {
+                let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
+                let gone = purge()?;
+                Ok(delete_files(root, &gone))
+            }
+            Place::Database(table) => {
+                let (purged, deleted) = table.purge_with(purge)?;
+                purged?;
+                Ok(deleted)
+            }
+        }
+    }
+}
+
+fn delete_files(root: &Path, gone: &[String]) -> usize {
+    let mut deleted = 0;
+    for sha256 in gone {
+        for format in ["png", "webp"] {
+            let path = Screenshots::path(root, sha256, format);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    deleted += 1;
+                    if let Some(dir) = path.parent() {
+                        let _ = crate::files::sync_dir(dir);
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        tracing::error!(file = %path.display(), error = %e, "cannot delete a screenshot past retention")
-                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "cannot delete a screenshot past retention")
                 }
             }
         }
-        Ok(deleted)
     }
+    deleted
 }

@@ -2,7 +2,7 @@
 //!
 //! Idempotent on the alert id: a batch sent twice (the agent never heard the first answer) stores each
 //! alert once and acknowledges every id both times. The 2xx goes out only after the screenshots are
-//! fsynced and the transaction committed, so an acknowledged alert is never lost.
+//! durable (file fsynced, or row committed) and the transaction committed, so an acknowledged alert is never lost.
 
 use axum::extract::State;
 use axum::Json;

@@ -7,7 +7,9 @@
 //! - alert ingest is idempotent on the alert id (`ON CONFLICT DO NOTHING`);
 //! - times are integer microseconds since the Unix epoch (UTC), so ordering and ranges are plain
 //!   integer comparisons in both databases;
-//! - screenshot bytes are never in the database, only their SHA-256 (see `crate::screenshots`).
+//! - the `Store`'s tables hold a screenshot's SHA-256 and shape, never its bytes: those are files on
+//!   SQLite and the PostgreSQL-only `screenshot_data` table (`postgres::shared`), both reached through
+//!   `crate::screenshots`.
 //!
 //! Calls are blocking; async code reaches them through `crate::app::App::store` (spawn_blocking).
 //! New features (the review UI's triage, audit log, sessions) add tables with a new migration at the

@@ -393,10 +393,13 @@ pub async fn screenshot(
     ) else {
         return Err(UiError::NotFound);
     };
-    let path = ui.app.screenshots().path(&sha, &format);
-    let bytes = tokio::fs::read(&path)
+    let app = ui.app.clone();
+    let wanted = (sha.clone(), format.clone());
+    let bytes = tokio::task::spawn_blocking(move || app.screenshots().read(&wanted.0, &wanted.1))
         .await
-        .map_err(|_| UiError::NotFound)?;
+        .map_err(|e| UiError::Internal(format!("screenshot task: {e}")))?
+        .map_err(|e| UiError::Internal(format!("{e:#}")))?
+        .ok_or(UiError::NotFound)?;
     ui.audit(&ctx.viewer.name, "screenshot.view", &alert.id, "")
         .await?;
     let content_type = if format == "webp" {

@@ -142,6 +142,11 @@ impl Collector {
         ward_collector::app::open_store(&self.config).unwrap()
     }
 
+    /// A second handle on where screenshots are kept (files or the database), for assertions.
+    pub fn screenshots(&self) -> ward_collector::screenshots::Screenshots {
+        ward_collector::screenshots::Screenshots::open_for(&self.config).unwrap()
+    }
+
     pub fn token(&self, uses: u32) -> String {
         let token = format!("test-token-{}", uuid::Uuid::new_v4());
         let now = jiff::Timestamp::now().as_microsecond();

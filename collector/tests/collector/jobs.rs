@@ -30,8 +30,7 @@ async fn retention_removes_old_screenshots_for_real_and_old_alerts_by_category()
         .send_alerts(&batch(vec![old.clone(), old_test, fresh.clone()]))
         .await
         .unwrap();
-    let files_before = count_files(&collector.data_dir().join("screenshots"));
-    assert_eq!(files_before, 2);
+    assert_eq!(collector.screenshots().addresses().unwrap().len(), 2);
 
     let app = App::start(collector.config.clone(), Default::default())
         .unwrap()
@@ -39,7 +38,7 @@ async fn retention_removes_old_screenshots_for_real_and_old_alerts_by_category()
     let purged = jobs::retention_pass(&app, jiff::Timestamp::now()).unwrap();
     assert_eq!(purged.alerts, 1, "the old test alert");
     assert_eq!(purged.screenshots.len(), 1);
-    assert_eq!(count_files(&collector.data_dir().join("screenshots")), 1);
+    assert_eq!(collector.screenshots().addresses().unwrap().len(), 1);
 
     let alerts = collector.store().alerts(&AlertQuery::default()).unwrap();
     assert_eq!(alerts.len(), 2);
@@ -55,20 +54,6 @@ async fn retention_removes_old_screenshots_for_real_and_old_alerts_by_category()
         .find(|a| a.id == fresh.id.to_string())
         .unwrap();
     assert!(fresh_stored.screenshot.is_some());
-}
-
-fn count_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                count_files(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,20 +2,24 @@
 //! interchangeable behind a load balancer because the CA and the screenshots live in the database.
 //! PostgreSQL runs only (SQLite is one collector by design).
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use ward_collector::app::App;
 use ward_collector::ca::Authority;
 use ward_collector::config::Database;
+use ward_collector::jobs;
 use ward_collector_client::Client;
 use ward_protocol::DeviceKind;
 
-use crate::harness::{alert, batch, test_config_on, test_database, Collector, PG_ENV};
+use crate::harness::{alert, batch, screenshot, test_config_on, test_database, Collector, PG_ENV};
+use crate::ui_http::Browser;
 
 fn postgres() -> Option<Database> {
     std::env::var_os(PG_ENV).map(|_| test_database())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collectors_starting_at_once_share_one_ca_and_each_others_devices() {
+async fn collectors_starting_at_once_share_one_ca_devices_and_screenshots() {
     let Some(database) = postgres() else {
         return;
     };
@@ -31,15 +35,53 @@ async fn collectors_starting_at_once_share_one_ca_and_each_others_devices() {
     );
 
     // Enrolled at A; its certificate (and A's ca.pem, which B's own server certificate chains to)
-    // works at B.
+    // works at B, over mTLS.
     let (identity, _) = a.enrol(DeviceKind::Agent).await;
     let at_b = Client::new(&b.url, &identity).unwrap();
-    let sent = alert(&identity.device_id);
+    let mut sent = alert(&identity.device_id);
+    let shot = screenshot(8 * 1024);
+    sent.screenshot = Some(shot.clone());
     let receipt = at_b.send_alerts(&batch(vec![sent.clone()])).await.unwrap();
     assert_eq!(receipt.stored, vec![sent.id]);
     assert_eq!(a.count(), 1);
+    assert!(
+        b.data_dir().join("screenshots").read_dir().is_err(),
+        "nothing on B's disk"
+    );
+
+    // A's review UI shows the screenshot B received.
+    let mut browser = Browser::sign_in_dsl(&a).await;
+    let page = browser.request(&format!("/alerts/{}", sent.id), &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let link = screenshot_link(&page.body);
+    let (status, image) = browser.download(&link).await;
+    assert_eq!(status, 200);
+    assert_eq!(STANDARD.encode(&image), shot.data_base64);
+
+    // Retention at A deletes the image every collector shared.
+    let sha = ward_collector::screenshots::Screenshots::address(&image);
+    let app = App::start(a.config.clone(), Default::default())
+        .unwrap()
+        .app;
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 31);
+    let purged = jobs::retention_pass(&app, later).unwrap();
+    assert_eq!(purged.screenshots, vec![sha]);
+    assert!(b.screenshots().addresses().unwrap().is_empty());
+    let (status, _) = browser.download(&link).await;
+    assert_eq!(status, 404, "the screenshot is gone");
     b.stop().await;
     a.stop().await;
+}
+
+/// The screenshot link on an alert page (`&amp;` unescaped).
+fn screenshot_link(body: &str) -> String {
+    const MARK: &str = "id=\"screenshot-link\" href=\"";
+    let start = body
+        .find(MARK)
+        .unwrap_or_else(|| panic!("no screenshot link in:\n{body}"))
+        + MARK.len();
+    let rest = &body[start..];
+    rest[..rest.find('"').unwrap()].replace("&amp;", "&")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

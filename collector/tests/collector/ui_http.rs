@@ -15,10 +15,10 @@ use ward_protocol::DeviceKind;
 use crate::harness::{alert, batch, Collector};
 
 /// One response as curl saw it.
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -54,14 +54,14 @@ impl Page {
 }
 
 /// A browser without a browser: curl, the collector's CA, and the cookies it was given.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     ca: PathBuf,
     cookies: HashMap<String, String>,
 }
 
 impl Browser {
-    fn new(collector: &Collector) -> Browser {
+    pub(crate) fn new(collector: &Collector) -> Browser {
         Browser {
             base: collector.url.clone(),
             ca: collector.data_dir().join("ca.pem"),
@@ -69,8 +69,72 @@ impl Browser {
         }
     }
 
+    /// GET `path` as bytes (an image): the status and the body.
+    pub(crate) async fn download(&self, path: &str) -> (u16, Vec<u8>) {
+        let mut command = Command::new("curl");
+        command
+            .args(["--silent", "--show-error", "--max-time", "60"])
+            .args(["--write-out", "\n%{http_code}"])
+            .arg("--cacert")
+            .arg(&self.ca);
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        command.args(["--header", &format!("Cookie: {}", cookie.join("; "))]);
+        command.arg(format!("{}{path}", self.base));
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .expect("curl (tests/packages.txt)");
+        assert!(output.status.success(), "curl {path}");
+        let mut body = output.stdout;
+        let at = body.iter().rposition(|b| *b == b'\n').unwrap();
+        let status = String::from_utf8_lossy(&body[at + 1..]).parse().unwrap();
+        body.truncate(at);
+        (status, body)
+    }
+
+    /// Signs in as a new DSL account (password and authenticator code).
+    pub(crate) async fn sign_in_dsl(collector: &Collector) -> Browser {
+        collector
+            .store()
+            .add_user(&NewUser {
+                name: "dsl".into(),
+                roles: "dsl".into(),
+                groups: String::new(),
+                password_hash: auth::hash_password(PASSWORD),
+                must_change_password: false,
+                created: 0,
+            })
+            .unwrap();
+        let ui = ward_collector::ui::store::open(&collector.config.database, &collector.data_dir())
+            .unwrap();
+        ui.set_totp("dsl", Some(SECRET), true).unwrap();
+        let mut browser = Browser::new(collector);
+        let form = browser.request("/login", &[]).await;
+        let fields = [
+            ("csrf", form.csrf()),
+            ("name", "dsl".into()),
+            ("password", PASSWORD.into()),
+        ];
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let password = browser.request("/login", &fields).await;
+        assert_eq!(password.status, 303, "{}", password.body);
+        let totp = browser.request("/login/totp", &[]).await;
+        let signed_in = browser
+            .request(
+                "/login/totp",
+                &[("csrf", &totp.csrf()), ("code", &code()), ("next", "/")],
+            )
+            .await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        browser
+    }
+
     /// GET (no form) or POST (form fields) `path`; remembers cookies set, forgets cleared ones.
-    async fn request(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn request(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut command = Command::new("curl");
         command
             .args(["--silent", "--show-error", "--include", "--max-time", "60"])

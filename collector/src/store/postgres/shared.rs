@@ -9,7 +9,9 @@
 //! An S3-compatible object store for screenshots would replace [`ScreenshotTable`] (same three
 //! calls: put before the alerts commit, get, sweep what no screenshot row names) and keep the gate.
 
-use super::{Pool, Result};
+use ::postgres::Client;
+
+use super::{off_runtime, Pool, Result};
 
 /// The PostgreSQL-only tables.
 pub(super) const TABLES: &str = r#"
@@ -77,4 +79,124 @@ pub fn ca(url: &str, offer: Option<(String, String, String)>) -> Result<Option<S
             created_now: true,
         }))
     })
+}
+
+/// The screenshot gate: ingest holds it shared from writing bytes until its alerts commit, retention
+/// exclusively while it deletes rows and bytes (see `crate::screenshots`). A session lock, because
+/// the alerts commit on another connection; a connection that cannot unlock is closed, which unlocks.
+const SCREENSHOT_GATE: i64 = 7_707_003;
+
+/// Screenshot bytes in `screenshot_data`, keyed by their SHA-256, on a pool of their own.
+pub struct ScreenshotTable {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for ScreenshotTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScreenshotTable").finish_non_exhaustive()
+    }
+}
+
+impl ScreenshotTable {
+    /// Connects lazily to `url`.
+    pub fn new(url: &str) -> ScreenshotTable {
+        ScreenshotTable {
+            pool: Pool::new(url),
+        }
+    }
+
+    /// Runs `f` on one connection holding the gate (shared or exclusive) for its whole length.
+    fn gated<T: Send>(
+        &self,
+        exclusive: bool,
+        f: impl FnOnce(&mut Client) -> Result<T> + Send,
+    ) -> Result<T> {
+        let (lock, unlock) = if exclusive {
+            (
+                "SELECT pg_advisory_lock($1)",
+                "SELECT pg_advisory_unlock($1)",
+            )
+        } else {
+            (
+                "SELECT pg_advisory_lock_shared($1)",
+                "SELECT pg_advisory_unlock_shared($1)",
+            )
+        };
+        off_runtime(|| {
+            let mut client = self.pool.take()?;
+            client.execute(lock, &[&SCREENSHOT_GATE])?;
+            let result = f(&mut client);
+            if client.execute(unlock, &[&SCREENSHOT_GATE]).is_ok() {
+                self.pool.put(client);
+            }
+            result
+        })
+    }
+
+    /// Stores `images` (address, bytes) durably, then runs `commit`, all under the shared gate.
+    ///
+    /// # Errors
+    /// The database fails (`commit`'s own result is returned inside).
+    pub fn put_then<T: Send>(
+        &self,
+        images: &[(&str, &[u8])],
+        now: i64,
+        commit: impl FnOnce() -> T + Send,
+    ) -> Result<T> {
+        self.gated(false, |client| {
+            for (sha256, bytes) in images {
+                client.execute(
+                    "INSERT INTO screenshot_data (sha256, data, stored_us) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+                    &[sha256, bytes, &now],
+                )?;
+            }
+            Ok(commit())
+        })
+    }
+
+    /// The bytes stored under `sha256`.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub fn get(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        self.pool.read(|client| {
+            Ok(client
+                .query_opt(
+                    "SELECT data FROM screenshot_data WHERE sha256 = $1",
+                    &[&sha256],
+                )?
+                .map(|row| row.get(0)))
+        })
+    }
+
+    /// Every address stored.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub fn addresses(&self) -> Result<Vec<String>> {
+        self.pool.read(|client| {
+            Ok(client
+                .query("SELECT sha256 FROM screenshot_data", &[])?
+                .iter()
+                .map(|row| row.get(0))
+                .collect())
+        })
+    }
+
+    /// Runs `purge` (which deletes `screenshots` rows) under the exclusive gate, then deletes the
+    /// bytes no `screenshots` row names: those it just dropped, and any an ingest stored but never
+    /// committed an alert for. Returns `purge`'s result and how many images went.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub fn purge_with<T: Send>(&self, purge: impl FnOnce() -> T + Send) -> Result<(T, usize)> {
+        self.gated(true, |client| {
+            let purged = purge();
+            let deleted = client.execute(
+                "DELETE FROM screenshot_data d WHERE NOT EXISTS (SELECT 1 FROM screenshots s WHERE s.sha256 = d.sha256)",
+                &[],
+            )?;
+            Ok((purged, deleted as usize))
+        })
+    }
 }
