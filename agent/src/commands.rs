@@ -308,6 +308,9 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<()> {
         "wordlist_version": wordlist_version,
         "notice_shown": saved.notice_shown.as_ref().map(|(t, u)| format!("{t} to {u}")),
         "state_dir": config.state_dir.display().to_string(),
+        "enrolment": (!enrolled).then(|| {
+            crate::config::machine::status_hint(&config.state_dir, &crate::config::machine::read())
+        }),
     });
     if as_json {
         println!("{report}");
@@ -320,6 +323,7 @@ pub async fn status(config: &Config, as_json: bool) -> anyhow::Result<()> {
     };
     for key in [
         "enrolled",
+        "enrolment",
         "device_id",
         "collector",
         "collector_reachable",

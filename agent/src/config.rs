@@ -161,7 +161,7 @@ pub struct Config {
 }
 
 /// Default state folder for an installed agent.
-fn default_state_dir() -> PathBuf {
+pub fn default_state_dir() -> PathBuf {
     if cfg!(windows) {
         PathBuf::from(r"C:\ProgramData\Ward\agent")
     } else {

@@ -4,11 +4,19 @@
 //! connects to it here and stops cleanly when told to; started from a console it runs as usual. A
 //! service lives in session 0, which has no user desktop, so the service spools and ships only; the
 //! keyboard hook runs in each user's session as `ward-agent run --session-only`.
+//!
+//! A service has no console, so its log goes to `ward-agent.log` in the default state folder
+//! (`C:\ProgramData\Ward\agent`), set aside as `ward-agent.log.old` at start once past 5 MB. Under
+//! Wine a service's standard error is a console that only drains when another Wine program runs,
+//! which stalled the service at its first log line; the file avoids that too.
 
+use std::os::windows::io::AsRawHandle;
 use std::sync::Mutex;
 
 use tokio_util::sync::CancellationToken;
 use windows::core::{w, PWSTR};
+use windows::Win32::Foundation::HANDLE as Win32Handle;
+use windows::Win32::System::Console::{SetStdHandle, STD_ERROR_HANDLE};
 use windows::Win32::System::Services::{
     RegisterServiceCtrlHandlerExW, SetServiceStatus, StartServiceCtrlDispatcherW,
     SERVICE_ACCEPT_SHUTDOWN, SERVICE_ACCEPT_STOP, SERVICE_CONTROL_INTERROGATE,
@@ -25,6 +33,32 @@ static WORK: Mutex<Option<Work>> = Mutex::new(None);
 static RESULT: Mutex<Option<anyhow::Result<()>>> = Mutex::new(None);
 static STOP: Mutex<Option<CancellationToken>> = Mutex::new(None);
 static HANDLE: Mutex<Option<usize>> = Mutex::new(None);
+
+/// The service's log file, in the default state folder.
+pub const LOG_FILE: &str = "ward-agent.log";
+/// Past this size the log is set aside at the next start.
+const LOG_ROTATE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Points standard error, where the log goes, at the service's log file.
+fn log_to_file() {
+    let dir = crate::config::default_state_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(LOG_FILE);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let _ = std::fs::rename(&path, dir.join(format!("{LOG_FILE}.old")));
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
+        return;
+    };
+    // SAFETY: the handle stays open for the life of the process (the file is never closed).
+    if unsafe { SetStdHandle(STD_ERROR_HANDLE, Win32Handle(file.as_raw_handle())) }.is_ok() {
+        std::mem::forget(file);
+    }
+}
 
 /// The Win32 error for "not started by the service control manager".
 const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT: i32 = 1063;
@@ -99,6 +133,7 @@ unsafe extern "system" fn control_handler(
 }
 
 unsafe extern "system" fn service_main(_argc: u32, _argv: *mut PWSTR) {
+    log_to_file();
     // SAFETY: registering our handler for our own service name.
     let handle = match unsafe {
         RegisterServiceCtrlHandlerExW(w!("WardAgent"), Some(control_handler), None)

@@ -38,6 +38,32 @@ pub const HINT: &str = ", or install the MSI with COLLECTOR_URL, ENROL_TOKEN and
 #[cfg(not(windows))]
 pub const HINT: &str = "";
 
+/// The last automatic enrolment failure, in the state folder, for `ward-agent status`.
+pub const ERROR_FILE: &str = "enrolment-error";
+
+/// What `ward-agent status` says about enrolment on a device that is not enrolled: the last automatic
+/// attempt's error, else what the installer's settings lack, else what to run.
+pub fn status_hint(state_dir: &std::path::Path, settings: &MachineSettings) -> String {
+    if let Ok(error) = std::fs::read_to_string(state_dir.join(ERROR_FILE)) {
+        return format!(
+            "the service's last enrolment attempt failed at {}",
+            error.trim()
+        );
+    }
+    match plan(settings) {
+        Plan::Enrol(r) => format!(
+            "the service enrols with the installer's settings (collector {})",
+            r.collector
+        ),
+        Plan::Incomplete(missing) => format!(
+            "the installer gave a token but not {}",
+            missing.join(" or ")
+        ),
+        Plan::Invalid(reason) => reason,
+        Plan::Nothing => "run `ward-agent enrol --collector URL --token TOKEN --ca CA`".into(),
+    }
+}
+
 /// Shortest and longest wait between automatic enrolment attempts that failed.
 const RETRY_MIN: Duration = Duration::from_secs(10);
 const RETRY_MAX: Duration = Duration::from_secs(600);
@@ -260,6 +286,7 @@ impl AutoEnrolment {
         match crate::commands::enrol_with(&config.state_dir, &request).await {
             Ok(identity) => {
                 tracing::info!(device = %identity.device_id, "enrolled");
+                let _ = std::fs::remove_file(config.state_dir.join(ERROR_FILE));
                 self.failed = None;
             }
             Err(e) => {
@@ -276,6 +303,13 @@ impl AutoEnrolment {
                     retry_in_seconds = wait.as_secs(),
                     "enrolment failed"
                 );
+                // A service's log is hard to find on Windows: `status` shows this file.
+                let _ = std::fs::create_dir_all(&config.state_dir).and_then(|()| {
+                    std::fs::write(
+                        config.state_dir.join(ERROR_FILE),
+                        format!("{}: {e:#}", jiff::Timestamp::now()),
+                    )
+                });
                 self.failed = Some((settings, failures, Instant::now() + wait));
             }
         }
@@ -501,6 +535,25 @@ mod tests {
             plan(&settings("http://c:8443", "tok", FP)),
             Plan::Invalid(r) if r.contains("https://")
         ));
+    }
+
+    #[test]
+    fn status_says_what_enrolment_waits_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let hint = |s: &MachineSettings| status_hint(dir.path(), s);
+        assert!(hint(&MachineSettings::default()).contains("ward-agent enrol --collector"));
+        assert!(hint(&settings("", "tok", FP)).contains("COLLECTOR_URL"));
+        assert!(hint(&settings("https://c:8443", "tok", FP)).contains("https://c:8443"));
+        std::fs::write(
+            dir.path().join(ERROR_FILE),
+            "2026-11-24T08:00:00Z: refused\n",
+        )
+        .unwrap();
+        let failed = hint(&settings("https://c:8443", "tok", FP));
+        assert!(
+            failed.contains("failed at 2026-11-24T08:00:00Z: refused"),
+            "{failed}"
+        );
     }
 
     #[test]

@@ -55,7 +55,14 @@ fn an_unenrolled_service_waits_says_what_to_run_and_starts_once_enrolled() {
         agent.log()
     );
     assert!(!agent.log().contains("ward-agent started"));
-    assert_eq!(status(&agent)["enrolled"], false);
+    let waiting = status(&agent);
+    assert_eq!(waiting["enrolled"], false);
+    assert!(
+        waiting["enrolment"]
+            .as_str()
+            .is_some_and(|s| s.contains("ward-agent enrol --collector")),
+        "{waiting}"
+    );
 
     let text = std::fs::read_to_string(&agent.config).unwrap();
     std::fs::write(
@@ -85,6 +92,7 @@ fn an_unenrolled_service_waits_says_what_to_run_and_starts_once_enrolled() {
         (s["last_heartbeat"].is_string() && s["collector_reachable"] == true).then_some(s)
     });
     assert_eq!(healthy["enrolled"], true);
+    assert!(healthy["enrolment"].is_null(), "{healthy}");
     let device = wait_for("the heartbeat at the collector", 60, || {
         collector
             .devices()
