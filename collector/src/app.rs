@@ -84,7 +84,11 @@ impl App {
         let store = open_store(&config)?;
         let ca = match &config.database {
             Database::Sqlite => Authority::load_or_create(&config.data_dir)?,
-            Database::Postgres(url) => Authority::load_or_create_shared(&config.data_dir, url)?,
+            Database::Postgres(url) => Authority::load_or_create_shared(
+                &config.data_dir,
+                url,
+                config.ca_key_secret_file.as_deref(),
+            )?,
         };
         let screenshots = Screenshots::open_for(&config)?;
         let initial_admin_password = crate::accounts::bootstrap_admin(&*store, &config.data_dir)?;

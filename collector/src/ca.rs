@@ -23,6 +23,8 @@ use rcgen::{
 use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 
+use crate::seal::{self, Secret};
+
 /// File names in the data dir.
 pub const CA_CERT_FILE: &str = "ca.pem";
 const CA_KEY_FILE: &str = "ca-key.pem";
@@ -83,7 +85,12 @@ impl Authority {
     ///
     /// # Errors
     /// The database cannot be reached, the files cannot be read or written, or the two CAs differ.
-    pub fn load_or_create_shared(data_dir: &Path, url: &str) -> anyhow::Result<Authority> {
+    pub fn load_or_create_shared(
+        data_dir: &Path,
+        url: &str,
+        secret_file: Option<&Path>,
+    ) -> anyhow::Result<Authority> {
+        let secret = secret_file.map(Secret::load).transpose()?;
         let cert_path = data_dir.join(CA_CERT_FILE);
         let key_path = data_dir.join(CA_KEY_FILE);
         let local_cert = cert_path.exists().then(|| read(&cert_path)).transpose()?;
@@ -107,6 +114,13 @@ impl Authority {
             }
             _ => None,
         };
+        let offer = match (offer, &secret) {
+            (Some((cert, key, origin)), Some(secret)) => {
+                let sealed = secret.seal(&key, &cert)?;
+                Some((cert, sealed, origin))
+            }
+            (offer, _) => offer,
+        };
         let shared = crate::store::postgres::shared::ca(url, offer)
             .context("cannot load the collector CA from the database (database.url)")?;
         let Some(shared) = shared else {
@@ -119,8 +133,23 @@ impl Authority {
                 cert_path.display()
             );
         };
-        let authority =
-            Authority::from_pem(&shared.cert_pem, &shared.key_pem, "the database's CA")?;
+        let key_pem = match (&secret, seal::is_sealed(&shared.key_pem)) {
+            (Some(secret), true) => secret.open(&shared.key_pem, &shared.cert_pem)?,
+            (None, true) => anyhow::bail!(
+                "the CA key in the database is sealed: set database.ca_key_secret_file to the \
+                 secret the trust's other collectors use"
+            ),
+            (Some(secret), false) => {
+                // Stored before the trust chose to seal it: seal it now, for every collector.
+                let sealed = secret.seal(&shared.key_pem, &shared.cert_pem)?;
+                crate::store::postgres::shared::seal_ca_key(url, &shared.key_pem, &sealed)
+                    .context("cannot seal the CA key in the database")?;
+                tracing::info!(secret = %secret.file().display(), "sealed the CA key in the database");
+                shared.key_pem.clone()
+            }
+            (None, false) => shared.key_pem.clone(),
+        };
+        let authority = Authority::from_pem(&shared.cert_pem, &key_pem, "the database's CA")?;
         if shared.created_now {
             tracing::info!(origin = %shared.origin, "stored the collector CA in the database");
         }

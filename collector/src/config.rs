@@ -37,6 +37,7 @@ struct RawConfig {
 struct RawDatabase {
     backend: Option<String>,
     url: Option<String>,
+    ca_key_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +131,9 @@ pub struct Config {
     pub policy: Option<PathBuf>,
     /// Where records live.
     pub database: Database,
+    /// PostgreSQL only: the CA key is stored sealed with a key derived from this file
+    /// (`database.ca_key_secret_file`; see `crate::seal`).
+    pub ca_key_secret_file: Option<PathBuf>,
     /// Request limits.
     pub limits: Limits,
     /// Retention.
@@ -178,7 +182,11 @@ fn build(path: &Path, raw: RawConfig, _base: &Path) -> Result<Config, ConfigErro
     } = raw;
     let bad = |message: String| ConfigError::invalid(path, message);
 
-    let RawDatabase { backend, url } = database;
+    let RawDatabase {
+        backend,
+        url,
+        ca_key_secret_file,
+    } = database;
     let database = match (backend.as_deref().unwrap_or("sqlite"), url) {
         ("sqlite", None) => Database::Sqlite,
         ("sqlite", Some(_)) => {
@@ -198,6 +206,11 @@ fn build(path: &Path, raw: RawConfig, _base: &Path) -> Result<Config, ConfigErro
             )))
         }
     };
+    if ca_key_secret_file.is_some() && database == Database::Sqlite {
+        return Err(bad(
+            "database.ca_key_secret_file: only used with backend = \"postgres\" (on SQLite the CA key is a file readable by the collector only)".into(),
+        ));
+    }
 
     let RawLimits {
         max_connections,
@@ -270,6 +283,7 @@ fn build(path: &Path, raw: RawConfig, _base: &Path) -> Result<Config, ConfigErro
         hostnames,
         policy: policy.map(|p| relative_to(path, &p)),
         database,
+        ca_key_secret_file: ca_key_secret_file.map(|p| relative_to(path, &p)),
         limits,
         retention,
         silent,
@@ -356,6 +370,10 @@ mod tests {
         for (text, field) in [
             ("[database]\nbackend = \"mysql\"\n", "database.backend"),
             ("[database]\nbackend = \"postgres\"\n", "database.url"),
+            (
+                "[database]\nca_key_secret_file = \"secret\"\n",
+                "database.ca_key_secret_file",
+            ),
             (
                 "[devices]\nschool_hours = \"9-5\"\n",
                 "devices.school_hours",

@@ -23,6 +23,7 @@ pub mod files;
 pub mod jobs;
 pub mod notices;
 pub mod screenshots;
+pub mod seal;
 pub mod server;
 pub mod store;
 pub mod tamper;

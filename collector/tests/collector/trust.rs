@@ -109,3 +109,55 @@ async fn a_single_collectors_ca_is_imported_and_a_different_one_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn the_ca_key_is_sealed_with_the_trusts_secret() {
+    let Some(database) = postgres() else {
+        return;
+    };
+    let Database::Postgres(url) = &database else {
+        unreachable!()
+    };
+    let stored_key = || {
+        postgres::Client::connect(url, postgres::NoTls)
+            .unwrap()
+            .query_one("SELECT key_pem FROM collector_ca", &[])
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    let secrets = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = secrets.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let secret = write(
+        "secret",
+        "dGhlIHRydXN0J3Mgc2VjcmV0IGZvciBpdHMgQ0Ega2V5IGF0IHJlc3Q=\n",
+    );
+    let wrong = write(
+        "wrong",
+        "YW5vdGhlciB0cnVzdCdzIHNlY3JldCwgbm90IHRoaXMgb25lIGF0IGFsbA==\n",
+    );
+    let start = |secret: Option<&std::path::Path>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config_on(dir.path(), database.clone());
+        config.ca_key_secret_file = secret.map(|p| p.to_path_buf());
+        App::start(config, Default::default()).map(|s| s.app.ca().cert_pem().to_string())
+    };
+
+    // A trust that starts without a secret, then sets one: the stored key is sealed in place.
+    let ca = start(None).unwrap();
+    assert!(stored_key().contains("PRIVATE KEY"));
+    assert_eq!(start(Some(&secret)).unwrap(), ca);
+    let sealed = stored_key();
+    assert!(sealed.starts_with("ward-sealed-v1:") && !sealed.contains("PRIVATE KEY"));
+
+    // From then on a collector needs the same secret.
+    let without = format!("{:#}", start(None).unwrap_err());
+    assert!(without.contains("database.ca_key_secret_file"), "{without}");
+    let other = format!("{:#}", start(Some(&wrong)).unwrap_err());
+    assert!(other.contains("cannot be unsealed"), "{other}");
+    assert_eq!(start(Some(&secret)).unwrap(), ca);
+    assert_eq!(stored_key(), sealed, "sealed once");
+}

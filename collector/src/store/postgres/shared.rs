@@ -81,6 +81,21 @@ pub fn ca(url: &str, offer: Option<(String, String, String)>) -> Result<Option<S
     })
 }
 
+/// Replaces a plain CA key with its sealed form, if it is still the plain one (another collector may
+/// have sealed it meanwhile, which is as good).
+///
+/// # Errors
+/// The database fails.
+pub fn seal_ca_key(url: &str, plain: &str, sealed: &str) -> Result<()> {
+    Pool::new(url).write(|tx| {
+        tx.execute(
+            "UPDATE collector_ca SET key_pem = $2 WHERE id = 1 AND key_pem = $1",
+            &[&plain, &sealed],
+        )?;
+        Ok(())
+    })
+}
+
 /// The screenshot gate: ingest holds it shared from writing bytes until its alerts commit, retention
 /// exclusively while it deletes rows and bytes (see `crate::screenshots`). A session lock, because
 /// the alerts commit on another connection; a connection that cannot unlock is closed, which unlocks.
