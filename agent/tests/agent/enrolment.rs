@@ -46,7 +46,7 @@ fn an_unenrolled_service_waits_says_what_to_run_and_starts_once_enrolled() {
             .then_some(())
     });
     // Several polls later it is still running, has said it once, and monitors nothing yet.
-    std::thread::sleep(std::time::Duration::from_secs(7));
+    std::thread::sleep(std::time::Duration::from_secs(4));
     assert!(agent.running(), "{}", agent.log());
     assert_eq!(
         agent.log().matches("not enrolled").count(),
