@@ -124,13 +124,18 @@ impl Authority {
         let shared = crate::store::postgres::shared::ca(url, offer)
             .context("cannot load the collector CA from the database (database.url)")?;
         let Some(shared) = shared else {
+            let (there, missing) = if local_cert.is_some() {
+                (&cert_path, &key_path)
+            } else {
+                (&key_path, &cert_path)
+            };
             anyhow::bail!(
-                "{}: a CA certificate without its key ({}) cannot be imported into the empty \
-                 database; restore {} next to it, or remove {} to create a new CA",
-                cert_path.display(),
-                key_path.display(),
-                key_path.display(),
-                cert_path.display()
+                "{} is there without {}, so there is no CA to import into the database, which has \
+                 none yet: restore {}, or move {} aside to create a new CA",
+                there.display(),
+                missing.display(),
+                missing.display(),
+                there.display()
             );
         };
         let key_pem = match (&secret, seal::is_sealed(&shared.key_pem)) {

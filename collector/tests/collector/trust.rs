@@ -108,6 +108,17 @@ async fn a_single_collectors_ca_is_imported_and_a_different_one_refused() {
             && message.contains("collector_ca"),
         "{message}"
     );
+
+    // A certificate without its key is no CA to import into an empty database.
+    let half = tempfile::tempdir().unwrap();
+    std::fs::write(half.path().join("ca.pem"), before.cert_pem()).unwrap();
+    let empty = test_database();
+    let refused = App::start(test_config_on(half.path(), empty), Default::default())
+        .map(|_| ())
+        .unwrap_err();
+    let message = format!("{refused:#}");
+    assert!(message.contains("without"), "{message}");
+    assert!(message.contains("ca-key.pem"), "{message}");
 }
 
 #[test]
