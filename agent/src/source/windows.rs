@@ -14,17 +14,17 @@
 //! password boxes in browsers, WPF and UWP apps, or from the classic test for Win32 edit controls
 //! (the focused window, from `GetGUIThreadInfo`, is an edit class with `ES_PASSWORD`), either of
 //! which saying "password" is enough. Each key costs one `GetGUIThreadInfo` call; UI Automation is
-//! only asked on a focus change.
+//! asked only on a focus change, and on a thread of its own (see [`PasswordWatch`]).
 //!
 //! This runs in the user's session (the per-user helper); the Windows service part only spools and
 //! ships.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use windows::core::PWSTR;
 use windows::Win32::Foundation::{CloseHandle, HWND, LPARAM, LRESULT, WPARAM};
 use windows::Win32::System::Com::{
-    CoCreateInstance, CoInitializeEx, CLSCTX_INPROC_SERVER, COINIT_APARTMENTTHREADED,
+    CoCreateInstance, CoInitializeEx, CLSCTX_INPROC_SERVER, COINIT_MULTITHREADED,
 };
 use windows::Win32::System::Threading::{
     OpenProcess, QueryFullProcessImageNameW, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
@@ -214,70 +214,158 @@ fn uia_says_password(uia: &IUIAutomation) -> Option<bool> {
     }
 }
 
-/// Decides whether the focused control is a password field, and remembers for which focused window
-/// it decided so that a key costs one cheap query. Lives on the hook thread (UI Automation is a COM
-/// object of that thread's apartment).
-pub struct PasswordProbe {
-    uia: Option<IUIAutomation>,
-    /// The focused window last decided for.
+/// What is known about the focused control. Both threads that learn something (the hook thread and
+/// the UI Automation thread) update it and report under one lock, so the pipeline hears the changes
+/// in order.
+#[derive(Debug, Default)]
+struct FocusState {
+    /// The focused window the answers are for.
     focus: Option<isize>,
-    /// The last answer.
-    password: bool,
+    /// The classic test's answer for it.
+    classic: bool,
+    /// UI Automation's answer, once it gave one for this focused window.
+    uia: Option<bool>,
+    /// What the pipeline was last told.
+    reported: bool,
 }
 
-impl std::fmt::Debug for PasswordProbe {
+impl FocusState {
+    /// Either test saying "password" is enough.
+    fn password(&self) -> bool {
+        self.classic || self.uia == Some(true)
+    }
+
+    /// Sends the answer when it differs from what the pipeline was last told.
+    fn report(&mut self, tx: &mpsc::Sender<SourceEvent>) {
+        let password = self.password();
+        if password != self.reported {
+            self.reported = password;
+            let _ = tx.send(SourceEvent::PasswordField(password));
+        }
+    }
+}
+
+/// Tells the pipeline whether the focused control is a password field.
+///
+/// The hook thread calls it on every focus change and before each key; those calls cost one
+/// `GetGUIThreadInfo` and, for a newly focused window, the classic test. UI Automation, which may
+/// have to wait for a busy program, is asked on a thread of its own: a low-level keyboard hook that
+/// does not return within the system's timeout is removed by Windows without notice, so nothing slow
+/// may run on the hook thread. Its answer arrives a moment after the focus change; the text pipeline
+/// discards the keys it has not yet scanned when a password field is reported.
+pub struct PasswordWatch {
+    state: Arc<Mutex<FocusState>>,
+    tx: mpsc::Sender<SourceEvent>,
+    /// Requests to the UI Automation thread (the focused window to ask about); `None` without it.
+    ask: Option<mpsc::Sender<Option<isize>>>,
+}
+
+impl std::fmt::Debug for PasswordWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordProbe")
-            .field("uia", &self.uia.is_some())
-            .field("password", &self.password)
+        f.debug_struct("PasswordWatch")
+            .field("uia", &self.ask.is_some())
+            .field(
+                "state",
+                &*self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            )
             .finish()
     }
 }
 
-impl PasswordProbe {
-    /// Joins COM on the calling thread and creates the UI Automation client. Without UI Automation
-    /// the classic test alone answers: Wine 8 (Debian 12), where the Windows tests run, cannot
-    /// create the `CUIAutomation` client object at all, so under Wine only the classic test is
-    /// exercised; on Windows both are.
-    pub fn new() -> PasswordProbe {
-        // SAFETY: COM initialisation for this thread; creating an in-process COM object.
-        let uia = unsafe {
-            let _ = CoInitializeEx(None, COINIT_APARTMENTTHREADED);
-            CoCreateInstance::<_, IUIAutomation>(&CUIAutomation, None, CLSCTX_INPROC_SERVER).ok()
-        };
-        if uia.is_none() {
+impl PasswordWatch {
+    /// Starts the UI Automation thread. Without UI Automation the classic test alone answers:
+    /// Wine 8 (Debian 12), where the Windows tests run, cannot create the `CUIAutomation` client
+    /// object at all, so under Wine only the classic test is exercised; on Windows both are.
+    pub fn new(tx: mpsc::Sender<SourceEvent>) -> PasswordWatch {
+        let state = Arc::new(Mutex::new(FocusState::default()));
+        let (ask, requests) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel();
+        let thread_state = Arc::clone(&state);
+        let thread_tx = tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ward-uia".into())
+            .spawn(move || uia_thread(thread_state, thread_tx, requests, ready_tx));
+        let available = spawned.is_ok() && ready.recv().unwrap_or(false);
+        if !available {
             tracing::warn!("UI Automation is not available: password fields are recognised in classic edit controls only");
         }
-        PasswordProbe {
-            uia,
-            focus: None,
-            password: false,
+        PasswordWatch {
+            state,
+            tx,
+            ask: available.then_some(ask),
         }
     }
 
-    /// Decides afresh (the focus moved): whether the focused control is a password field.
-    pub fn refresh(&mut self) -> bool {
-        let focus = focused_control();
-        let uia = self.uia.as_ref().and_then(uia_says_password) == Some(true);
-        self.focus = focus.map(|h| h.0 as isize);
-        self.password = uia || focus.is_some_and(is_password_control);
-        self.password
+    /// A new foreground window: the pipeline starts it with no password field, so decide afresh.
+    pub fn foreground_changed(&self) {
+        {
+            let mut state = self.lock();
+            state.reported = false;
+            state.focus = None;
+        }
+        self.focus_changed();
     }
 
-    /// Before a key: the last answer, unless the focused window changed since, then a fresh one.
-    /// Catches focus changes whose event has not arrived yet.
-    pub fn current(&mut self) -> bool {
+    /// The focus moved (a focus event, or seen before a key): the classic answer at once, UI
+    /// Automation's when it comes.
+    pub fn focus_changed(&self) {
+        let focused = focused_control();
+        let focus = focused.map(|h| h.0 as isize);
+        {
+            let mut state = self.lock();
+            if state.focus != focus {
+                // Another window: UI Automation's last answer was about something else. Within the
+                // same window (a browser page) it stands until the new one arrives, erring towards
+                // dropping keys rather than reading a password.
+                state.uia = None;
+            }
+            state.focus = focus;
+            state.classic = focused.is_some_and(is_password_control);
+            state.report(&self.tx);
+        }
+        if let Some(ask) = &self.ask {
+            let _ = ask.send(focus);
+        }
+    }
+
+    /// Before a key: nothing to do unless the focused window changed and its event has not come yet.
+    pub fn before_key(&self) {
         let focus = focused_control().map(|h| h.0 as isize);
-        if focus != self.focus {
-            return self.refresh();
+        if self.lock().focus != focus {
+            self.focus_changed();
         }
-        self.password
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FocusState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-impl Default for PasswordProbe {
-    fn default() -> Self {
-        PasswordProbe::new()
+/// Answers the hook thread's questions with UI Automation, in a COM apartment of its own.
+fn uia_thread(
+    state: Arc<Mutex<FocusState>>,
+    tx: mpsc::Sender<SourceEvent>,
+    requests: mpsc::Receiver<Option<isize>>,
+    ready: mpsc::Sender<bool>,
+) {
+    // SAFETY: COM initialisation for this thread; creating an in-process COM object used only here.
+    let uia = unsafe {
+        let _ = CoInitializeEx(None, COINIT_MULTITHREADED);
+        CoCreateInstance::<_, IUIAutomation>(&CUIAutomation, None, CLSCTX_INPROC_SERVER).ok()
+    };
+    let _ = ready.send(uia.is_some());
+    let Some(uia) = uia else { return };
+    while let Ok(mut focus) = requests.recv() {
+        // Only the latest focus matters.
+        while let Ok(later) = requests.try_recv() {
+            focus = later;
+        }
+        let answer = uia_says_password(&uia);
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.focus == focus {
+            state.uia = answer;
+            state.report(&tx);
+        }
     }
 }
 
@@ -290,19 +378,7 @@ struct HookState {
     tx: mpsc::Sender<SourceEvent>,
     mods: Modifiers,
     foreground: Option<(isize, String)>,
-    probe: PasswordProbe,
-    /// What the pipeline was last told about password fields.
-    reported_password: bool,
-}
-
-impl HookState {
-    /// Tells the pipeline when the focused control became or stopped being a password field.
-    fn report_password(&mut self, password: bool) {
-        if password != self.reported_password {
-            self.reported_password = password;
-            let _ = self.tx.send(SourceEvent::PasswordField(password));
-        }
-    }
+    passwords: PasswordWatch,
 }
 
 unsafe extern "system" fn keyboard_proc(code: i32, wparam: WPARAM, lparam: LPARAM) -> LRESULT {
@@ -321,8 +397,7 @@ unsafe extern "system" fn keyboard_proc(code: i32, wparam: WPARAM, lparam: LPARA
             }
             if pressed {
                 // Before the key, so a key typed into a password field is never read.
-                let password = state.probe.current();
-                state.report_password(password);
+                state.passwords.before_key();
                 let c = layout_char(info.vkCode, info.scanCode, state.mods);
                 let _ = state
                     .tx
@@ -352,8 +427,7 @@ unsafe extern "system" fn win_event_proc(
         // Any object: focus moving between controls, or inside a browser page.
         HOOK.with_borrow_mut(|state| {
             if let Some(state) = state {
-                let password = state.probe.refresh();
-                state.report_password(password);
+                state.passwords.focus_changed();
             }
         });
         return;
@@ -381,9 +455,7 @@ unsafe extern "system" fn win_event_proc(
         let _ = state.tx.send(event);
         if focus {
             // A new window starts with no password field as far as the pipeline knows.
-            state.reported_password = false;
-            let password = state.probe.refresh();
-            state.report_password(password);
+            state.passwords.foreground_changed();
         }
     });
 }
@@ -414,13 +486,13 @@ impl WindowsSource {
 }
 
 fn hook_thread(tx: mpsc::Sender<SourceEvent>, ready: mpsc::Sender<Result<(), SourceError>>) {
+    let passwords = PasswordWatch::new(tx.clone());
     HOOK.with_borrow_mut(|s| {
         *s = Some(HookState {
             tx,
             mods: Modifiers::default(),
             foreground: None,
-            probe: PasswordProbe::new(),
-            reported_password: false,
+            passwords,
         })
     });
     // SAFETY: the procedures live for the program; the hooks are removed when the thread ends.
@@ -550,19 +622,29 @@ mod tests {
             let _ = SetForegroundWindow(parent);
             SetFocus(Some(password)).expect("focus");
             assert_eq!(focused_control(), Some(password));
-            // Under Wine the probe has no UI Automation (see `PasswordProbe::new`): this is the
-            // classic test's answer there, and either's on Windows.
-            let mut probe = PasswordProbe::new();
-            assert!(probe.refresh(), "{probe:?}");
-            assert!(probe.current());
+            // Under Wine there is no UI Automation (see `PasswordWatch::new`): these are the
+            // classic test's answers there, and either's on Windows.
+            let (tx, rx) = mpsc::channel();
+            let watch = PasswordWatch::new(tx);
+            let next = || rx.recv_timeout(std::time::Duration::from_secs(5)).ok();
+            watch.foreground_changed();
+            assert_eq!(next(), Some(SourceEvent::PasswordField(true)), "{watch:?}");
+            watch.before_key();
+            assert!(rx.try_recv().is_err(), "no change, no event");
 
             // The focus moves before its event arrives: the next key's check sees it.
             SetFocus(Some(plain)).expect("focus");
             assert_eq!(focused_control(), Some(plain));
-            assert!(!probe.current(), "{probe:?}");
-            assert!(!probe.refresh());
+            watch.before_key();
+            assert_eq!(next(), Some(SourceEvent::PasswordField(false)), "{watch:?}");
+            watch.focus_changed();
+            assert!(rx.try_recv().is_err(), "no change, no event");
             SetFocus(Some(password)).expect("focus");
-            assert!(probe.current());
+            watch.focus_changed();
+            assert_eq!(next(), Some(SourceEvent::PasswordField(true)));
+            // A new foreground window: reported again, as the pipeline forgot on the window change.
+            watch.foreground_changed();
+            assert_eq!(next(), Some(SourceEvent::PasswordField(true)));
             let _ = DestroyWindow(parent);
         }
     }
