@@ -47,10 +47,14 @@ impl Screenshots {
     pub fn open_for(config: &Config) -> anyhow::Result<Screenshots> {
         match &config.database {
             Database::Sqlite => Screenshots::open(&config.data_dir),
-            Database::Postgres(url) => Ok(Screenshots {
-                place: Place::Database(ScreenshotTable::new(url)),
-                gate: RwLock::new(()),
-            }),
+            Database::Postgres(url) => {
+                let table = ScreenshotTable::new(url);
+                move_files_in(&table, &config.data_dir.join("screenshots"))?;
+                Ok(Screenshots {
+                    place: Place::Database(table),
+                    gate: RwLock::new(()),
+                })
+            }
         }
     }
 
@@ -185,6 +189,49 @@ impl Screenshots {
             }
         }
     }
+}
+
+/// Moves screenshot files a collector kept before its images moved into the database (they would
+/// otherwise be out of reach of the UI and of retention): each image an alert still refers to goes
+/// into the table, then every file is deleted, and the emptied folders too.
+fn move_files_in(table: &ScreenshotTable, root: &Path) -> anyhow::Result<()> {
+    if !root.is_dir() {
+        return Ok(());
+    }
+    let (mut moved, mut dropped) = (0, 0);
+    let now = jiff::Timestamp::now().as_microsecond();
+    for prefix in
+        std::fs::read_dir(root).with_context(|| format!("{}: cannot read", root.display()))?
+    {
+        let prefix = prefix?.path();
+        if !prefix.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&prefix)? {
+            let path = file?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if let Some((sha256, _)) = name.split_once('.').filter(|_| !name.starts_with('.')) {
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
+                // A damaged file is not the image its name promises: it is dropped, not moved.
+                if Screenshots::address(&bytes) == sha256 && table.referenced(sha256)? {
+                    table.put_then(&[(sha256, &bytes)], now, || ())?;
+                    moved += 1;
+                } else {
+                    dropped += 1;
+                }
+            }
+            std::fs::remove_file(&path)
+                .with_context(|| format!("{}: cannot delete", path.display()))?;
+        }
+        let _ = std::fs::remove_dir(&prefix);
+    }
+    let _ = std::fs::remove_dir(root);
+    tracing::info!(folder = %root.display(), moved, dropped, "moved screenshot files into the database");
+    Ok(())
 }
 
 fn delete_files(root: &Path, gone: &[String]) -> usize {

@@ -4,15 +4,20 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ward_collector::app::App;
+use ward_collector::app::{open_store, App};
 use ward_collector::ca::Authority;
 use ward_collector::config::Database;
 use ward_collector::jobs;
+use ward_collector::screenshots::Screenshots;
+use ward_collector::store::ScreenshotRef;
 use ward_collector_client::Client;
 use ward_protocol::DeviceKind;
 
-use crate::harness::{alert, batch, screenshot, test_config_on, test_database, Collector, PG_ENV};
+use crate::harness::{
+    alert, batch, png, screenshot, test_config_on, test_database, Collector, PG_ENV,
+};
 use crate::ui_http::Browser;
+use crate::ui_store::record;
 
 fn postgres() -> Option<Database> {
     std::env::var_os(PG_ENV).map(|_| test_database())
@@ -59,7 +64,7 @@ async fn collectors_starting_at_once_share_one_ca_devices_and_screenshots() {
     assert_eq!(STANDARD.encode(&image), shot.data_base64);
 
     // Retention at A deletes the image every collector shared.
-    let sha = ward_collector::screenshots::Screenshots::address(&image);
+    let sha = Screenshots::address(&image);
     let app = App::start(a.config.clone(), Default::default())
         .unwrap()
         .app;
@@ -171,4 +176,44 @@ fn the_ca_key_is_sealed_with_the_trusts_secret() {
     assert!(other.contains("cannot be unsealed"), "{other}");
     assert_eq!(start(Some(&secret)).unwrap(), ca);
     assert_eq!(stored_key(), sealed, "sealed once");
+}
+
+#[test]
+fn screenshot_files_from_before_move_into_the_database() {
+    let Some(database) = postgres() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config_on(dir.path(), database);
+    let file = |bytes: &[u8]| {
+        let sha = Screenshots::address(bytes);
+        let path = dir.path().join("screenshots").join(&sha[..2]);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join(format!("{sha}.png")), bytes).unwrap();
+        sha
+    };
+    // One image an alert refers to, one no alert does (past retention, say).
+    let kept = png(2048);
+    let sha = file(&kept);
+    file(&png(1024));
+    let mut with_shot = record("a1", Some("alex"), 1, "keyboard", "text");
+    with_shot.screenshot = Some(ScreenshotRef {
+        sha256: sha.clone(),
+        format: "png".into(),
+        width: 1,
+        height: 1,
+        bytes: kept.len() as i64,
+    });
+    open_store(&config)
+        .unwrap()
+        .insert_alerts(&[with_shot])
+        .unwrap();
+
+    let app = App::start(config, Default::default()).unwrap().app;
+    assert_eq!(app.screenshots().addresses().unwrap(), vec![sha.clone()]);
+    assert_eq!(app.screenshots().read(&sha, "png").unwrap().unwrap(), kept);
+    assert!(
+        !dir.path().join("screenshots").exists(),
+        "no file left behind"
+    );
 }

@@ -19,7 +19,13 @@ struct Fixture {
     ui: Arc<dyn UiStore>,
 }
 
-fn record(id: &str, user: Option<&str>, time: i64, source: &str, context: &str) -> AlertRecord {
+pub(crate) fn record(
+    id: &str,
+    user: Option<&str>,
+    time: i64,
+    source: &str,
+    context: &str,
+) -> AlertRecord {
     AlertRecord {
         id: id.into(),
         device: "d1".into(),

@@ -184,6 +184,18 @@ impl ScreenshotTable {
         })
     }
 
+    /// Whether a `screenshots` row (so an alert) names this address.
+    ///
+    /// # Errors
+    /// The database fails.
+    pub fn referenced(&self, sha256: &str) -> Result<bool> {
+        self.pool.read(|client| {
+            Ok(client
+                .query_opt("SELECT 1 FROM screenshots WHERE sha256 = $1", &[&sha256])?
+                .is_some())
+        })
+    }
+
     /// Every address stored.
     ///
     /// # Errors
