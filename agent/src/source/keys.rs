@@ -6,7 +6,8 @@
 //! A keysym becomes a character in one of three ways: Latin-1 keysyms are their own code points,
 //! Unicode keysyms carry theirs above 0x0100_0000, and the legacy keysyms of other scripts (Latin-2
 //! to 4 and 9, Arabic, Cyrillic, Greek, Hebrew, Thai and more, which common layouts still produce)
-//! are looked up in a table ([`legacy`]).
+//! are looked up in a table ([`legacy`]). Dead keys (the Spanish layout's acute, the Portuguese
+//! tilde) type nothing themselves and put their accent on the next letter ([`DeadKeys`]).
 
 mod legacy;
 
@@ -145,6 +146,70 @@ pub fn keysym_char(sym: u32) -> Option<char> {
         0xffaf => Some('/'),
         _ => None,
     }
+}
+
+/// The combining accent a dead keysym puts on the next letter (X11 `dead_grave` 0xfe50 to
+/// `dead_belowcomma` 0xfe6e; `dead_stroke`, which has no combining form, is left out).
+pub fn dead_key_accent(sym: u32) -> Option<char> {
+    const ACCENTS: [char; 31] = [
+        '\u{300}', '\u{301}', '\u{302}', '\u{303}', '\u{304}', '\u{306}', '\u{307}', '\u{308}',
+        '\u{30a}', '\u{30b}', '\u{30c}', '\u{327}', '\u{328}', '\u{345}', '\u{3099}', '\u{309a}',
+        '\u{323}', '\u{309}', '\u{31b}', '\0', '\u{313}', '\u{314}', '\u{30f}', '\u{325}',
+        '\u{331}', '\u{32d}', '\u{330}', '\u{32e}', '\u{324}', '\u{311}', '\u{326}',
+    ];
+    let index = usize::try_from(sym.checked_sub(0xfe50)?).ok()?;
+    ACCENTS.get(index).copied().filter(|&c| c != '\0')
+}
+
+/// Dead keys as an input method applies them: a dead key types nothing, and the next character
+/// carries its accent (´ then e is é). Space after a dead key types the accent itself as the common
+/// layouts do (´ then space is an apostrophe on US International); a letter that takes no such accent
+/// is typed bare, and an editing key or shortcut cancels the dead key.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DeadKeys {
+    pending: Option<char>,
+}
+
+impl DeadKeys {
+    /// Takes a key press, its keysym and its translation; returns the key to pass on, if any.
+    pub fn press(&mut self, sym: u32, key: Key) -> Option<Key> {
+        if key != Key::Shortcut {
+            if let Some(accent) = dead_key_accent(sym) {
+                self.pending = Some(accent);
+                return None;
+            }
+        }
+        match key {
+            Key::Modifier => Some(key),
+            Key::Char(c) => {
+                let Some(accent) = self.pending.take() else {
+                    return Some(key);
+                };
+                if c == ' ' {
+                    return Some(Key::Char(spacing_accent(accent).unwrap_or(' ')));
+                }
+                Some(Key::Char(
+                    unicode_normalization::char::compose(c, accent).unwrap_or(c),
+                ))
+            }
+            _ => {
+                self.pending = None;
+                Some(key)
+            }
+        }
+    }
+}
+
+/// The character a dead key followed by space types, for the accents that have one on a keyboard.
+fn spacing_accent(accent: char) -> Option<char> {
+    Some(match accent {
+        '\u{300}' => '`',
+        '\u{301}' => '\'',
+        '\u{302}' => '^',
+        '\u{303}' => '~',
+        '\u{308}' => '"',
+        _ => return None,
+    })
 }
 
 /// The character of a legacy keysym, from the X11 table.
@@ -400,6 +465,53 @@ mod tests {
         check_in(&space, plain, 1, Key::Char(' '));
         // Third and fourth layouts are not read: they type as the first.
         check_in(&s_key, plain, 2, Key::Char('s'));
+    }
+
+    /// Presses `keys` (keysym, modifiers) through dead-key handling; returns the characters typed.
+    fn typed_with_dead_keys(keys: &[(u32, Modifiers)]) -> String {
+        let mut dead = DeadKeys::default();
+        keys.iter()
+            .filter_map(|&(sym, m)| dead.press(sym, translate_keysym(sym, m)))
+            .filter_map(|k| match k {
+                Key::Char(c) => Some(c),
+                Key::Backspace => Some('⌫'),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dead_keys_put_their_accent_on_the_next_letter() {
+        let plain = Modifiers::default();
+        let shift = mods(true, false);
+        const TILDE: u32 = 0xfe53;
+        const ACUTE: u32 = 0xfe51;
+        // Portuguese "não", Spanish "papá", French "À", Romanian "ș" (dead comma below).
+        let nao = [(0x6e, plain), (TILDE, plain), (0x61, plain), (0x6f, plain)];
+        assert_eq!(typed_with_dead_keys(&nao), "não");
+        let papa = [
+            (0x70, plain),
+            (0x61, plain),
+            (0x70, plain),
+            (ACUTE, plain),
+            (0x61, plain),
+        ];
+        assert_eq!(typed_with_dead_keys(&papa), "papá");
+        let a_grave = [(0xfe50, plain), (keysym::SHIFT_L, shift), (0x41, shift)];
+        assert_eq!(typed_with_dead_keys(&a_grave), "À");
+        assert_eq!(typed_with_dead_keys(&[(0xfe6e, plain), (0x73, plain)]), "ș");
+        // Space types the accent itself; a letter it does not fit is typed bare.
+        assert_eq!(typed_with_dead_keys(&[(ACUTE, plain), (0x20, plain)]), "'");
+        assert_eq!(typed_with_dead_keys(&[(ACUTE, plain), (0x74, plain)]), "t");
+        // An editing key cancels it.
+        let cancelled = [(TILDE, plain), (keysym::BACKSPACE, plain), (0x61, plain)];
+        assert_eq!(typed_with_dead_keys(&cancelled), "⌫a");
+        assert_eq!(
+            dead_key_accent(0xfe63),
+            None,
+            "dead_stroke has no combining form"
+        );
+        assert_eq!(dead_key_accent(0xfe6f), None);
     }
 
     #[test]

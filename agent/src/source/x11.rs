@@ -247,6 +247,8 @@ pub struct X11Source {
     mods: Modifiers,
     /// The XKB group (layout) in effect: 0 is the first.
     group: u8,
+    /// A dead key waiting for the next letter.
+    dead: keys::DeadKeys,
     /// Whether a window manager maintains `_NET_ACTIVE_WINDOW`.
     ewmh: bool,
     /// The foreground window as last reported, and its title.
@@ -305,6 +307,7 @@ impl X11Source {
             keymap,
             mods,
             group: group.unwrap_or(0),
+            dead: keys::DeadKeys::default(),
             ewmh,
             foreground: None,
             pending: Default::default(),
@@ -345,7 +348,10 @@ impl X11Source {
         if !pressed {
             return None;
         }
-        let key = keys::translate_keysym(keys::pick_keysym(row, self.mods, self.group), self.mods);
+        let sym = keys::pick_keysym(row, self.mods, self.group);
+        let key = self
+            .dead
+            .press(sym, keys::translate_keysym(sym, self.mods))?;
         if !self.ewmh {
             if let Some(focus) = self.refresh_foreground() {
                 self.pending.push_back(SourceEvent::Key(key));

@@ -1,11 +1,14 @@
-//! Text in other scripts: on a real X server with the keyboard laid out as a Polish, Arabic or
-//! Romanian pupil's is, typed words reach the pipeline in their own script (legacy keysyms such as
-//! `eogonek` and `Arabic_seen`, and Unicode keysyms such as `U0219`), and a concerning phrase from the
-//! Polish or Arabic wordlist becomes an alert at a running collector with the phrase as typed.
+//! Text in other scripts: on a real X server with the keyboard laid out as a Polish, Arabic,
+//! Romanian or Portuguese pupil's is, typed words reach the pipeline in their own script (legacy
+//! keysyms such as `eogonek` and `Arabic_seen`, Unicode keysyms such as `U0219`, dead keys), also
+//! when the pupil switches between two layouts (gb,ara), and a concerning phrase from the Polish,
+//! Arabic or Portuguese wordlist becomes an alert at a running collector with the phrase as typed.
 //!
 //! The layouts are installed the way `xmodmap` does it (ChangeKeyboardMapping on the keys the words
 //! need, in the rows the real layouts give them), so xdotool presses existing keys with AltGr or
-//! Shift rather than binding a spare keycode for each character.
+//! Shift rather than binding a spare keycode for each character. (`setxkbmap` would be closer still,
+//! but the Xvfb here does not take its keymaps; and `xdotool type` binds a spare keycode per
+//! character and unbinds it straight after the press, which a loaded machine could read either way.)
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -66,6 +69,23 @@ const ROMANIAN: Layout = &[
         [0x0100_021b, 0x0100_021a, 0x0100_021b, 0x0100_021a, 0, 0],
     ),
 ];
+
+/// The Portuguese layout's dead keys, right of ç: tilde, and circumflex on Shift.
+const PORTUGUESE: Layout = &[(
+    keycode::AC11_APOSTROPHE,
+    [0xfe53, 0xfe52, 0xfe53, 0xfe52, 0, 0],
+)];
+
+/// xdotool key names that type "não quero mais viver" with the Portuguese dead tilde.
+fn portuguese_keys() -> Vec<String> {
+    let mut keys: Vec<String> = ["n", "dead_tilde", "a"].map(String::from).to_vec();
+    keys.extend("o quero mais viver".chars().map(|c| match c {
+        ' ' => "space".to_string(),
+        c => c.to_string(),
+    }));
+    keys.push("Return".into());
+    keys
+}
 
 /// A "gb,ara" keyboard: Latin in the first group, the Arabic layout's letters in the second, on the
 /// keys that type سأنتحر.
@@ -201,6 +221,11 @@ fn polish_arabic_and_romanian_layouts_type_their_own_script() {
     desktop.keys(&["t", "a", "t", "a", "space", "m", "abreve", "space"]);
     desktop.keys(&["U0219", "U021B", "U0218", "Return"]);
     assert_eq!(line(&rx), "tata mă șțȘ");
+
+    // Dead keys: the tilde goes on the next letter, Shift's circumflex too.
+    set_layout(&desktop, PORTUGUESE);
+    desktop.keys(&["dead_tilde", "o", "dead_circumflex", "shift+e", "Return"]);
+    assert_eq!(line(&rx), "õÊ");
 }
 
 #[test]
@@ -228,7 +253,7 @@ fn keyboard(a: &Value) -> bool {
 }
 
 #[test]
-fn polish_and_arabic_phrases_become_alerts_in_their_script() {
+fn polish_arabic_and_portuguese_phrases_become_alerts_as_typed() {
     let tmp = tempfile::tempdir().unwrap();
     let collector = Collector::start(&tmp.path().join("collector"));
     let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
@@ -262,7 +287,19 @@ fn polish_and_arabic_phrases_become_alerts_in_their_script() {
     assert_eq!(arabic["category"], "suicide", "{arabic}");
     let context = arabic["context"].as_str().unwrap();
     assert!(context.contains("سأنتحر"), "{context}");
+
+    set_layout(&desktop, PORTUGUESE);
+    let keys = portuguese_keys();
+    desktop.keys(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+    let portuguese = collector.wait_alert("the Portuguese phrase", |a| {
+        keyboard(a) && a["phrase"] == "não quero mais viver"
+    });
+    let context = portuguese["context"].as_str().unwrap();
+    assert!(context.contains("não quero mais viver"), "{context}");
     // Typed text in any script stays out of the log.
     let log = agent.log();
-    assert!(!log.contains("chcę") && !log.contains("سأنتحر"), "{log}");
+    assert!(
+        !log.contains("chcę") && !log.contains("سأنتحر") && !log.contains("não"),
+        "{log}"
+    );
 }
