@@ -62,6 +62,7 @@ pub async fn enrol_with(state_dir: &Path, request: &EnrolRequest) -> anyhow::Res
     .enrol(state_dir)
     .await
     .context("enrolment failed")?;
+    crate::config::machine::remember_collector(state_dir, &request.collector);
     Ok(identity)
 }
 

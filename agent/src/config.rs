@@ -331,17 +331,19 @@ impl Config {
     pub fn resolve(path: Option<&Path>, state_dir: Option<&Path>) -> Result<Config, ConfigError> {
         let mut config = match path {
             Some(p) => Config::load(p)?,
-            None => {
-                let mut config = Config::default();
-                // The installed Windows service runs without a file; the installer set its collector.
-                if let Some(url) = machine::installed_collector() {
-                    config.collector = url;
-                }
-                config
-            }
+            None => Config::default(),
         };
         if let Some(dir) = state_dir {
             config.state_dir = dir.to_path_buf();
+        }
+        if path.is_none() {
+            // The installed Windows service runs without a file: the collector the installer set,
+            // else the one this device enrolled with (an upgrade may bring no COLLECTOR_URL).
+            if let Some(url) = machine::installed_collector()
+                .or_else(|| machine::enrolled_collector(&config.state_dir))
+            {
+                config.collector = url;
+            }
         }
         Ok(config)
     }
@@ -389,6 +391,19 @@ mod tests {
             assert!(err.contains(&*path.to_string_lossy()), "{err}");
             assert!(err.contains("unknown field"), "{err}");
         }
+    }
+
+    #[test]
+    fn without_a_file_the_enrolled_collector_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(None, Some(dir.path())).unwrap();
+        assert_eq!(config.collector, Config::default().collector);
+        machine::remember_collector(dir.path(), "https://ward.school.example:8443");
+        let config = Config::resolve(None, Some(dir.path())).unwrap();
+        assert_eq!(config.collector, "https://ward.school.example:8443");
+        // A file says where to ship, whatever the device enrolled with.
+        let config = Config::resolve(Some(&example()), Some(dir.path())).unwrap();
+        assert_eq!(config.collector, "https://127.0.0.1:8443");
     }
 
     #[test]

@@ -223,11 +223,9 @@ async fn wait_for_enrolment(
         }
     }
     if said {
-        if let Some(path) = &options.config_path {
-            match Config::resolve(Some(path), options.state_dir.as_deref()) {
-                Ok(fresh) => config = fresh,
-                Err(e) => tracing::error!(error = %e, "keeping the configuration read at start"),
-            }
+        match Config::resolve(options.config_path.as_deref(), options.state_dir.as_deref()) {
+            Ok(fresh) => config = fresh,
+            Err(e) => tracing::error!(error = %e, "keeping the configuration read at start"),
         }
         tracing::info!(state_dir = %config.state_dir.display(), "enrolment found");
     }

@@ -232,6 +232,23 @@ pub fn installed_collector() -> Option<String> {
     read().collector
 }
 
+/// Where the collector a device enrolled with is remembered, in the state folder.
+pub const COLLECTOR_FILE: &str = "collector-url";
+
+/// Remembers the collector this device enrolled with (best effort: the enrolment itself stands).
+pub fn remember_collector(state_dir: &std::path::Path, url: &str) {
+    if let Err(e) = std::fs::write(state_dir.join(COLLECTOR_FILE), format!("{url}\n")) {
+        tracing::warn!(error = %e, "cannot record the collector's address in the state folder");
+    }
+}
+
+/// The collector this device enrolled with, if recorded.
+pub fn enrolled_collector(state_dir: &std::path::Path) -> Option<String> {
+    let url = std::fs::read_to_string(state_dir.join(COLLECTOR_FILE)).ok()?;
+    let url = url.trim();
+    url.starts_with("https://").then(|| url.to_string())
+}
+
 /// The service's automatic enrolment from the installer's settings, attempted while it waits.
 #[derive(Debug)]
 pub struct AutoEnrolment {
