@@ -1,7 +1,8 @@
 //! `GET /api/v1/stream`: server-sent events of policy and identity changes for resolvers.
 //!
 //! On connection: the current policy (if any), then every live lease. After that: a complete lease set
-//! whenever a lease changes (and when one lapses), the new policy whenever one is stored, and a comment
+//! whenever a lease changes (and when one lapses), the new policy whenever one is stored (by this
+//! collector at once, by another collector of the trust within seconds), and a comment
 //! line every 15 seconds so both ends notice a dead connection. Full sets rather than deltas keep the
 //! resolver side trivial and make a reconnection after any gap correct by construction.
 
@@ -24,8 +25,12 @@ use crate::app::App;
 use crate::store::LeaseRecord;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// How often lapsed leases are looked for (a lapse changes no row, so nothing notifies).
+/// How often lapsed leases are looked for (a lapse changes no row, so nothing notifies). This also
+/// brings leases another collector of the trust stored, which notified only its own streams.
 const EXPIRY_CHECK: Duration = Duration::from_secs(5);
+/// How often the newest policy revision is looked up, for one stored through another collector of
+/// the trust (this collector's own changes arrive at once through the hub).
+const POLICY_CHECK: Duration = Duration::from_secs(2);
 
 pub async fn stream(State(app): State<App>, device: Device) -> Result<Response, Failure> {
     device.require("resolver", "the policy and identity stream")?;
@@ -50,6 +55,7 @@ async fn feed(app: App, device: String, tx: mpsc::Sender<Bytes>) {
     let mut sent_leases = None;
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     let mut expiry = tokio::time::interval(EXPIRY_CHECK);
+    let mut policy_check = tokio::time::interval(POLICY_CHECK);
     let result: Result<(), String> = async {
         send_policy(&app, &tx, &mut sent_policy).await?;
         send_leases(&app, &tx, &mut sent_leases, true).await?;
@@ -66,6 +72,12 @@ async fn feed(app: App, device: String, tx: mpsc::Sender<Bytes>) {
                     send_policy(&app, &tx, &mut sent_policy).await?;
                 }
                 _ = expiry.tick() => send_leases(&app, &tx, &mut sent_leases, false).await?,
+                _ = policy_check.tick() => {
+                    let revision = app.with_store(|s| s.policy_revision()).await.map_err(|e| e.to_string())?;
+                    if revision != sent_policy {
+                        send_policy(&app, &tx, &mut sent_policy).await?;
+                    }
+                }
                 _ = keep_alive.tick() => {
                     tx.send(Bytes::from_static(b": keep-alive\n\n")).await.map_err(|e| e.to_string())?;
                 }

@@ -366,6 +366,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest policy revision.
     fn latest_policy(&self) -> Result<Option<PolicyRecord>>;
+    /// The newest policy revision's number only (cheap enough to poll: another collector of the
+    /// trust may have stored one).
+    fn policy_revision(&self) -> Result<Option<i64>>;
     /// Stores a new policy revision (one more than the newest) and returns it.
     fn add_policy(
         &self,

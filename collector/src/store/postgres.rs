@@ -408,6 +408,10 @@ impl Store for PostgresStore {
         self.read(latest_policy)
     }
 
+    fn policy_revision(&self) -> Result<Option<i64>> {
+        self.read(|c| Ok(c.query_one(sql::POLICY_REVISION, &[])?.get(0)))
+    }
+
     fn add_policy(
         &self,
         policy_toml: &str,

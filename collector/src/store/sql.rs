@@ -43,6 +43,7 @@ pub const PUT_LEASE: &str = "INSERT INTO leases (device, user_name, group_name, 
 pub const LIVE_LEASES: &str = "SELECT device, user_name, group_name, addresses, expires_us, updated_us FROM leases WHERE expires_us > $1 ORDER BY device, user_name";
 pub const DROP_EXPIRED_LEASES: &str = "DELETE FROM leases WHERE expires_us <= $1";
 
+pub const POLICY_REVISION: &str = "SELECT MAX(revision) FROM policies";
 pub const LATEST_POLICY: &str = "SELECT revision, sha256, policy_toml, author, note, created_us FROM policies ORDER BY revision DESC LIMIT 1";
 pub const ADD_POLICY: &str = "INSERT INTO policies (revision, sha256, policy_toml, author, note, created_us) SELECT COALESCE(MAX(revision), 0) + 1, CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS BIGINT) FROM policies";
 

@@ -302,6 +302,10 @@ impl Store for SqliteStore {
         self.read(latest_policy)
     }
 
+    fn policy_revision(&self) -> Result<Option<i64>> {
+        self.read(|c| Ok(c.query_row(sql::POLICY_REVISION, [], |r| r.get(0))?))
+    }
+
     fn add_policy(
         &self,
         policy_toml: &str,

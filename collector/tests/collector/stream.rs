@@ -7,7 +7,7 @@ use ward_protocol::{DeviceKind, IdentityLease, StreamEvent, PROTOCOL_VERSION};
 
 use crate::harness::Collector;
 
-fn lease(user: &str, ip: &str) -> IdentityLease {
+pub(crate) fn lease(user: &str, ip: &str) -> IdentityLease {
     IdentityLease {
         version: PROTOCOL_VERSION,
         addresses: vec![ip.parse().unwrap()],
@@ -128,7 +128,7 @@ async fn the_subscription_survives_a_collector_restart() {
     drop(data_dir);
 }
 
-async fn next(events: &mut tokio::sync::mpsc::Receiver<StreamEvent>) -> StreamEvent {
+pub(crate) async fn next(events: &mut tokio::sync::mpsc::Receiver<StreamEvent>) -> StreamEvent {
     tokio::time::timeout(Duration::from_secs(10), events.recv())
         .await
         .expect("no event")

@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use sha2::Digest;
 use ward_collector::app::{open_store, App};
 use ward_collector::ca::Authority;
 use ward_collector::config::Database;
@@ -11,11 +12,13 @@ use ward_collector::jobs;
 use ward_collector::screenshots::Screenshots;
 use ward_collector::store::ScreenshotRef;
 use ward_collector_client::Client;
-use ward_protocol::DeviceKind;
+use ward_collector_client::SubscribeOptions;
+use ward_protocol::{DeviceKind, StreamEvent};
 
 use crate::harness::{
     alert, batch, png, screenshot, test_config_on, test_database, Collector, PG_ENV,
 };
+use crate::stream::{lease, next};
 use crate::ui_http::Browser;
 use crate::ui_store::record;
 
@@ -74,6 +77,34 @@ async fn collectors_starting_at_once_share_one_ca_devices_and_screenshots() {
     assert!(b.screenshots().addresses().unwrap().is_empty());
     let (status, _) = browser.download(&link).await;
     assert_eq!(status, 404, "the screenshot is gone");
+
+    // A resolver streaming from A hears of a lease and a policy stored through B.
+    let (_, resolver) = a.enrol(DeviceKind::Resolver).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut events = resolver.subscribe(SubscribeOptions::default(), shutdown.clone());
+    assert!(matches!(
+        next(&mut events).await,
+        StreamEvent::Leases { .. }
+    ));
+    let agent_at_b = Client::new(&b.url, &identity).unwrap();
+    agent_at_b
+        .send_lease(&lease("pupil.jones", "10.0.0.5"))
+        .await
+        .unwrap();
+    match next(&mut events).await {
+        StreamEvent::Leases { leases, .. } => assert_eq!(leases[0].user, "pupil.jones"),
+        other => panic!("expected leases, got {other:?}"),
+    }
+    let policy = "[tiers.pupil]\nblock = [\"gambling\"]\n";
+    let sha256 = hex::encode(sha2::Sha256::digest(policy.as_bytes()));
+    b.store()
+        .add_policy(policy, &sha256, "dsl", "via B", 1)
+        .unwrap();
+    match next(&mut events).await {
+        StreamEvent::Policy(policy) => assert!(policy.policy_toml.contains("gambling")),
+        other => panic!("expected the policy, got {other:?}"),
+    }
+    shutdown.cancel();
     b.stop().await;
     a.stop().await;
 }
