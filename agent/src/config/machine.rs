@@ -227,6 +227,14 @@ fn delete_token() {
     }
 }
 
+/// Makes the installer's settings (with the token) readable by SYSTEM and Administrators only.
+fn lock_settings() {
+    #[cfg(windows)]
+    if let Err(e) = registry::restrict(registry::LOCAL_MACHINE, KEY, registry::ADMINS_ONLY) {
+        tracing::error!(error = %e, "cannot make HKLM\\{KEY} unreadable to users");
+    }
+}
+
 /// The collector the installer set, for a service started without a configuration file.
 pub fn installed_collector() -> Option<String> {
     read().collector
@@ -253,6 +261,8 @@ pub fn enrolled_collector(state_dir: &std::path::Path) -> Option<String> {
 #[derive(Debug)]
 pub struct AutoEnrolment {
     enabled: bool,
+    /// Whether the settings key has been made unreadable to users.
+    locked: bool,
     /// The settings of the last failed attempt, how many failed in a row, and when to try again.
     failed: Option<(MachineSettings, u32, Instant)>,
     /// The last plan logged, so a waiting service says each thing once.
@@ -264,6 +274,7 @@ impl AutoEnrolment {
     pub fn new(service: bool) -> AutoEnrolment {
         AutoEnrolment {
             enabled: service && cfg!(windows),
+            locked: false,
             failed: None,
             reported: None,
         }
@@ -274,6 +285,10 @@ impl AutoEnrolment {
     pub async fn try_enrol(&mut self, config: &Config) {
         if !self.enabled {
             return;
+        }
+        if !self.locked {
+            self.locked = true;
+            lock_settings();
         }
         let settings = read();
         if let Some((last, _, at)) = &self.failed {
@@ -343,10 +358,20 @@ impl AutoEnrolment {
 /// The registry, read and written through the Win32 API.
 #[cfg(windows)]
 pub mod registry {
-    use windows::core::HSTRING;
-    use windows::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_MORE_DATA, ERROR_SUCCESS};
+    use windows::core::{HSTRING, PWSTR};
+    use windows::Win32::Foundation::{
+        LocalFree, ERROR_FILE_NOT_FOUND, ERROR_MORE_DATA, ERROR_SUCCESS, HLOCAL, WIN32_ERROR,
+    };
+    use windows::Win32::Security::Authorization::{
+        ConvertSecurityDescriptorToStringSecurityDescriptorW,
+        ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+    };
+    use windows::Win32::Security::{
+        DACL_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+    };
     use windows::Win32::System::Registry::{
-        RegDeleteKeyValueW, RegGetValueW, HKEY, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE,
+        RegCloseKey, RegDeleteKeyValueW, RegGetKeySecurity, RegGetValueW, RegOpenKeyExW,
+        RegSetKeySecurity, HKEY, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE, REG_SAM_FLAGS,
         RRF_RT_REG_SZ,
     };
 
@@ -386,6 +411,114 @@ pub mod registry {
             let text = &buf[..chars];
             let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
             return Some(String::from_utf16_lossy(&text[..end]));
+        }
+    }
+
+    /// SYSTEM and Administrators only, nothing inherited: `SOFTWARE` lets every user read its keys,
+    /// and a pupil must not read an enrolment token the service has not used yet.
+    pub const ADMINS_ONLY: &str = "D:P(A;CI;KA;;;SY)(A;CI;KA;;;BA)";
+    const WRITE_DAC: u32 = 0x0004_0000;
+    const READ_CONTROL: u32 = 0x0002_0000;
+
+    /// Opens `root\key` with `access`; closes it when dropped.
+    struct Key(HKEY);
+
+    impl Key {
+        fn open(root: HKEY, key: &str, access: u32) -> Result<Key, WIN32_ERROR> {
+            let mut handle = HKEY::default();
+            // SAFETY: the out pointer is ours; the handle is closed by Drop.
+            let status = unsafe {
+                RegOpenKeyExW(
+                    root,
+                    &HSTRING::from(key),
+                    None,
+                    REG_SAM_FLAGS(access),
+                    &mut handle,
+                )
+            };
+            if status == ERROR_SUCCESS {
+                Ok(Key(handle))
+            } else {
+                Err(status)
+            }
+        }
+    }
+
+    impl Drop for Key {
+        fn drop(&mut self) {
+            // SAFETY: a handle RegOpenKeyExW gave us, closed once.
+            let _ = unsafe { RegCloseKey(self.0) };
+        }
+    }
+
+    /// Replaces the access list of `root\key` with `sddl`'s (not inherited). `Ok(false)` when the
+    /// key does not exist.
+    ///
+    /// # Errors
+    /// The access list cannot be set (no right to).
+    pub fn restrict(root: HKEY, key: &str, sddl: &str) -> Result<bool, windows::core::Error> {
+        let key = match Key::open(root, key, WRITE_DAC) {
+            Ok(key) => key,
+            Err(status) if status == ERROR_FILE_NOT_FOUND => return Ok(false),
+            Err(status) => return Err(status.into()),
+        };
+        let mut descriptor = PSECURITY_DESCRIPTOR::default();
+        // SAFETY: the descriptor is allocated by the call and freed below.
+        unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                &HSTRING::from(sddl),
+                SDDL_REVISION_1,
+                &mut descriptor,
+                None,
+            )?;
+        }
+        // SAFETY: a valid key handle and descriptor.
+        let status = unsafe {
+            RegSetKeySecurity(
+                key.0,
+                DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+                descriptor,
+            )
+        };
+        // SAFETY: allocated by ConvertStringSecurityDescriptorToSecurityDescriptorW with LocalAlloc.
+        unsafe { LocalFree(Some(HLOCAL(descriptor.0))) };
+        if status == ERROR_SUCCESS {
+            Ok(true)
+        } else {
+            Err(status.into())
+        }
+    }
+
+    /// The access list of `root\key` as SDDL, if it can be read.
+    pub fn access_list(root: HKEY, key: &str) -> Option<String> {
+        let key = Key::open(root, key, READ_CONTROL).ok()?;
+        let mut size = 0u32;
+        // SAFETY: a size query, then a read into a buffer of that size.
+        unsafe {
+            let _ = RegGetKeySecurity(key.0, DACL_SECURITY_INFORMATION, None, &mut size);
+            let mut buf = vec![0u8; size as usize];
+            let descriptor = PSECURITY_DESCRIPTOR(buf.as_mut_ptr().cast());
+            if RegGetKeySecurity(
+                key.0,
+                DACL_SECURITY_INFORMATION,
+                Some(descriptor),
+                &mut size,
+            ) != ERROR_SUCCESS
+            {
+                return None;
+            }
+            let mut text = PWSTR::null();
+            ConvertSecurityDescriptorToStringSecurityDescriptorW(
+                descriptor,
+                SDDL_REVISION_1,
+                DACL_SECURITY_INFORMATION,
+                &mut text,
+                None,
+            )
+            .ok()?;
+            let sddl = text.to_string().ok();
+            LocalFree(Some(HLOCAL(text.0.cast())));
+            sddl
         }
     }
 
@@ -449,6 +582,18 @@ pub mod registry {
             let long = "x".repeat(1000);
             reg_add(&key, "CollectorCa", &long);
             assert_eq!(read(CURRENT_USER, &key).ca.as_deref(), Some(&*long));
+
+            // Only SYSTEM and Administrators may read the token once the service has locked the key.
+            assert!(restrict(CURRENT_USER, &key, ADMINS_ONLY).unwrap());
+            let acl = access_list(CURRENT_USER, &key).expect("readable access list");
+            assert!(acl.starts_with("D:P"), "{acl}");
+            assert!(acl.contains(";;;SY)") && acl.contains(";;;BA)"), "{acl}");
+            assert!(!acl.contains(";;;BU)") && !acl.contains(";;;WD)"), "{acl}");
+            assert_eq!(
+                read(CURRENT_USER, &key).token.as_deref(),
+                Some("token-under-test")
+            );
+            assert!(!restrict(CURRENT_USER, r"Software\Ward\NoSuchKey", ADMINS_ONLY).unwrap());
 
             assert!(delete(CURRENT_USER, &key, "EnrolToken").unwrap());
             assert!(!delete(CURRENT_USER, &key, "EnrolToken").unwrap());
