@@ -221,24 +221,61 @@ fn legacy_char(sym: u32) -> Option<char> {
     char::from_u32(u32::from(legacy::LEGACY[at].1))
 }
 
-/// Picks the keysym for a key from its row of the core keyboard mapping, given the modifiers and
-/// the keyboard group in effect (0 for the first layout, 1 for the second).
-///
-/// The row is `[group1 level1, group1 level2, group2 level1, group2 level2, group1 level3, group1 level4,
-/// group2 level3, group2 level4]` as the X server presents XKB layouts through the core protocol; `0`
-/// is NoSymbol. A key with nothing in the second group (space, digits on many layouts) types its first
-/// group's symbols, as XKB wraps groups. Third and fourth layouts are read as the first.
-pub fn pick_keysym(row: &[u32], mods: Modifiers, group: u8) -> u32 {
-    let at = |i: usize| row.get(i).copied().unwrap_or(0);
-    let (base, level3) = if group == 1 && (at(2) != 0 || at(3) != 0) {
-        (2, 6)
+/// One key's keysyms: up to four levels (plain, Shift, AltGr, AltGr with Shift) in each of up to
+/// four groups (the layouts a keyboard switches between, such as "gb,ara"); `0` is NoSymbol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeySyms {
+    groups: u8,
+    levels: [[u32; 4]; 4],
+}
+
+impl KeySyms {
+    /// From XKB's description of a key: `groups` groups of `width` levels, one group after another.
+    /// Levels past the fourth (rare "level 5" layouts) are not read.
+    pub fn from_xkb(groups: u8, width: u8, syms: &[u32]) -> KeySyms {
+        let mut key = KeySyms {
+            groups: groups.min(4),
+            ..KeySyms::default()
+        };
+        let width = usize::from(width);
+        for (group, levels) in key.levels.iter_mut().enumerate().take(key.groups.into()) {
+            for (level, sym) in levels.iter_mut().enumerate().take(width) {
+                *sym = syms.get(group * width + level).copied().unwrap_or(0);
+            }
+        }
+        key
+    }
+
+    /// From a row of the core keyboard mapping, as a server without XKB gives it:
+    /// `[group1 level1, group1 level2, group2 level1, group2 level2, group1 level3, group1 level4,
+    /// group2 level3, group2 level4]`.
+    pub fn from_core(row: &[u32]) -> KeySyms {
+        let at = |i: usize| row.get(i).copied().unwrap_or(0);
+        let second = [at(2), at(3), at(6), at(7)];
+        KeySyms {
+            groups: if second == [0; 4] { 1 } else { 2 },
+            levels: [[at(0), at(1), at(4), at(5)], second, [0; 4], [0; 4]],
+        }
+    }
+
+    /// The levels of `group` (0 for the first layout). A key with fewer groups (the space bar, digits
+    /// on many layouts) wraps the group into its own, as XKB does by default.
+    pub fn group(&self, group: u8) -> &[u32; 4] {
+        let index = match self.groups {
+            0 => 0,
+            n => group % n,
+        };
+        &self.levels[usize::from(index)]
+    }
+}
+
+/// Picks the keysym from one group's levels of a key, given the modifiers.
+pub fn pick_keysym(levels: &[u32; 4], mods: Modifiers) -> u32 {
+    let [level1, level2, level3, level4] = *levels;
+    let (lower, upper) = if mods.altgr && level3 != 0 {
+        (level3, level4)
     } else {
-        (0, 4)
-    };
-    let (lower, upper) = if mods.altgr && at(level3) != 0 {
-        (at(level3), at(level3 + 1))
-    } else {
-        (at(base), at(base + 1))
+        (level1, level2)
     };
     let shifted = if upper == 0 { lower } else { upper };
     let sym = if mods.shift { shifted } else { lower };
@@ -288,9 +325,9 @@ pub fn translate_keysym(sym: u32, mods: Modifiers) -> Key {
 mod tests {
     use super::*;
 
-    const A_ROW: [u32; 2] = [0x61, 0x41]; // a A
-    const ONE_ROW: [u32; 2] = [0x31, 0x21]; // 1 !
-    const E_ROW_WITH_ALTGR: [u32; 6] = [0x65, 0x45, 0x65, 0x45, 0x20ac, 0xa2]; // e E e E € ¢
+    const A_ROW: [u32; 4] = [0x61, 0x41, 0, 0]; // a A
+    const ONE_ROW: [u32; 4] = [0x31, 0x21, 0, 0]; // 1 !
+    const E_ROW_WITH_ALTGR: [u32; 4] = [0x65, 0x45, 0x20ac, 0xa2]; // e E € ¢
 
     fn mods(shift: bool, caps: bool) -> Modifiers {
         Modifiers {
@@ -301,14 +338,14 @@ mod tests {
     }
 
     fn check(row: &[u32], m: Modifiers, expected: Key) {
-        check_in(row, m, 0, expected);
+        check_in(&KeySyms::from_core(row), m, 0, expected);
     }
 
-    fn check_in(row: &[u32], m: Modifiers, group: u8, expected: Key) {
+    fn check_in(key: &KeySyms, m: Modifiers, group: u8, expected: Key) {
         assert_eq!(
-            translate_keysym(pick_keysym(row, m, group), m),
+            translate_keysym(pick_keysym(key.group(group), m), m),
             expected,
-            "{row:x?} {m:?}"
+            "{key:x?} group {group} {m:?}"
         );
     }
 
@@ -332,7 +369,8 @@ mod tests {
             altgr: true,
             ..Modifiers::default()
         };
-        check(&E_ROW_WITH_ALTGR, m, Key::Char('€'));
+        let key = KeySyms::from_xkb(1, 4, &E_ROW_WITH_ALTGR);
+        check_in(&key, m, 0, Key::Char('€'));
     }
 
     #[test]
@@ -431,7 +469,7 @@ mod tests {
     #[test]
     fn caps_lock_and_shift_apply_to_legacy_letters() {
         // The Polish layout's e key: e E eogonek Eogonek on levels 1 to 4.
-        let row = [0x65, 0x45, 0x65, 0x45, 0x1ea, 0x1ca];
+        let row = [0x65, 0x45, 0x65, 0x45, 0x1ea, 0x1ca]; // as the core mapping gives it
         let altgr = |shift, caps_lock| Modifiers {
             altgr: true,
             shift,
@@ -447,24 +485,32 @@ mod tests {
     }
 
     #[test]
-    fn the_second_group_is_the_second_layout() {
-        // A "gb,pl" keyboard's e key and a "gb,ara" keyboard's s key, and the space bar.
-        let e_key = [0x65, 0x45, 0x65, 0x45, 0x65, 0x45, 0x1ea, 0x1ca];
-        let s_key = [0x73, 0x53, 0x5d3, 0x5f0];
-        let space = [0x20, 0x20];
+    fn groups_are_the_layouts_switched_between() {
         let plain = Modifiers::default();
         let altgr = Modifiers {
             altgr: true,
             ..plain
         };
+        // A "us,ara" keyboard's f key as XKB describes it: two groups of four levels (the US group
+        // has no AltGr level), and the space bar with one group of one level.
+        let f_key = KeySyms::from_xkb(2, 4, &[0x66, 0x46, 0, 0, 0x5e1, 0xfef9, 0x10006a4, 0]);
+        check_in(&f_key, plain, 0, Key::Char('f'));
+        check_in(&f_key, altgr, 0, Key::Char('f'));
+        check_in(&f_key, plain, 1, Key::Char('ف'));
+        check_in(&f_key, altgr, 1, Key::Char('ڤ'));
+        let space = KeySyms::from_xkb(1, 1, &[0x20]);
+        check_in(&space, plain, 1, Key::Char(' '));
+        // A third layout (gb,pl,ru): the Cyrillic group of the same key.
+        let a_key = KeySyms::from_xkb(3, 2, &[0x61, 0x41, 0x61, 0x41, 0x6c6, 0x6e6]);
+        check_in(&a_key, mods(true, false), 2, Key::Char('Ф'));
+        // Without XKB, the core row's second group.
+        let s_key = KeySyms::from_core(&[0x73, 0x53, 0x5d3, 0x5f0]);
         check_in(&s_key, plain, 0, Key::Char('s'));
         check_in(&s_key, plain, 1, Key::Char('س'));
         check_in(&s_key, mods(true, false), 1, Key::Char('\u{650}'));
+        let e_key = KeySyms::from_core(&[0x65, 0x45, 0x65, 0x45, 0xe9, 0xc9, 0x1ea, 0x1ca]);
         check_in(&e_key, altgr, 1, Key::Char('ę'));
-        check_in(&e_key, altgr, 0, Key::Char('e'));
-        check_in(&space, plain, 1, Key::Char(' '));
-        // Third and fourth layouts are not read: they type as the first.
-        check_in(&s_key, plain, 2, Key::Char('s'));
+        check_in(&e_key, altgr, 0, Key::Char('é'));
     }
 
     /// Presses `keys` (keysym, modifiers) through dead-key handling; returns the characters typed.

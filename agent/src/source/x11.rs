@@ -22,7 +22,7 @@ use x11rb::protocol::xproto::{
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 
-use super::keys::{self, Key, Modifiers};
+use super::keys::{self, Key, KeySyms, Modifiers};
 use super::{Source, SourceError, SourceEvent, WindowInfo};
 
 x11rb::atom_manager! {
@@ -204,16 +204,24 @@ fn watch_group(conn: &RustConnection) -> Option<u8> {
     Some(u8::from(state.group))
 }
 
-/// The core keyboard mapping: keysyms per keycode.
+/// The keyboard mapping: the keysyms of every keycode, per group and level.
+///
+/// Read from XKB when the server has it: its description says how many groups and levels each key
+/// has, which the core mapping cannot (there a key's third level and its second group's levels share
+/// positions that depend on the key). Servers without XKB give the core mapping.
 #[derive(Debug, Default)]
 struct Keymap {
     min_keycode: u8,
-    per_keycode: usize,
-    keysyms: Vec<u32>,
+    keys: Vec<KeySyms>,
 }
 
 impl Keymap {
-    fn load(conn: &RustConnection) -> Result<Keymap, SourceError> {
+    fn load(conn: &RustConnection, xkb: bool) -> Result<Keymap, SourceError> {
+        if xkb {
+            if let Some(keymap) = Self::load_xkb(conn) {
+                return Ok(keymap);
+            }
+        }
         let setup = conn.setup();
         let (min, max) = (setup.min_keycode, setup.max_keycode);
         let reply = conn
@@ -221,21 +229,62 @@ impl Keymap {
             .map_err(lost)?
             .reply()
             .map_err(lost)?;
+        let per_keycode = usize::from(reply.keysyms_per_keycode).max(1);
         Ok(Keymap {
             min_keycode: min,
-            per_keycode: usize::from(reply.keysyms_per_keycode),
-            keysyms: reply.keysyms,
+            keys: reply
+                .keysyms
+                .chunks(per_keycode)
+                .map(KeySyms::from_core)
+                .collect(),
         })
     }
 
-    fn row(&self, keycode: u32) -> &[u32] {
-        let Some(index) = keycode.checked_sub(u32::from(self.min_keycode)) else {
-            return &[];
-        };
-        let start = index as usize * self.per_keycode;
-        self.keysyms
-            .get(start..start + self.per_keycode)
-            .unwrap_or(&[])
+    /// Every key's symbols from XKB; `None` if the server does not answer.
+    fn load_xkb(conn: &RustConnection) -> Option<Keymap> {
+        let none = xkb::MapPart::from(0u16);
+        let reply = conn
+            .xkb_get_map(
+                xkb::DeviceSpec::from(xkb::ID::USE_CORE_KBD),
+                xkb::MapPart::KEY_SYMS,
+                none,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                xkb::VMod::from(0u16),
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+            .ok()?
+            .reply()
+            .ok()?;
+        let keys = reply
+            .map
+            .syms_rtrn?
+            .iter()
+            .map(|k| KeySyms::from_xkb(k.group_info & 0x0f, k.width, &k.syms))
+            .collect();
+        Some(Keymap {
+            min_keycode: reply.first_key_sym,
+            keys,
+        })
+    }
+
+    fn key(&self, keycode: u32) -> KeySyms {
+        keycode
+            .checked_sub(u32::from(self.min_keycode))
+            .and_then(|index| self.keys.get(index as usize))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -247,6 +296,8 @@ pub struct X11Source {
     mods: Modifiers,
     /// The XKB group (layout) in effect: 0 is the first.
     group: u8,
+    /// Whether the server has XKB (the keymap and the group come from it).
+    xkb: bool,
     /// A dead key waiting for the next letter.
     dead: keys::DeadKeys,
     /// Whether a window manager maintains `_NET_ACTIVE_WINDOW`.
@@ -295,18 +346,19 @@ impl X11Source {
         .map_err(lost)?
         .check()
         .map_err(lost)?;
-        let keymap = Keymap::load(conn)?;
+        let group = watch_group(conn);
+        let keymap = Keymap::load(conn, group.is_some())?;
         let mut mods = Modifiers::default();
         if let Ok(Ok(pointer)) = conn.query_pointer(display.root).map(|c| c.reply()) {
             mods.caps_lock = u16::from(pointer.mask) & u16::from(xproto::KeyButMask::LOCK) != 0;
         }
-        let group = watch_group(conn);
         let ewmh = display.ewmh_active().is_some();
         Ok(X11Source {
             display,
             keymap,
             mods,
             group: group.unwrap_or(0),
+            xkb: group.is_some(),
             dead: keys::DeadKeys::default(),
             ewmh,
             foreground: None,
@@ -339,16 +391,16 @@ impl X11Source {
     }
 
     fn on_key(&mut self, keycode: u32, pressed: bool) -> Option<SourceEvent> {
-        let row = self.keymap.row(keycode);
-        let base = row.first().copied().unwrap_or(0);
-        if let Some(modifier) = keys::modifier_of(base) {
+        let key = self.keymap.key(keycode);
+        let levels = key.group(self.group);
+        if let Some(modifier) = keys::modifier_of(levels[0]) {
             self.mods.apply(modifier, pressed);
             return None;
         }
         if !pressed {
             return None;
         }
-        let sym = keys::pick_keysym(row, self.mods, self.group);
+        let sym = keys::pick_keysym(levels, self.mods);
         let key = self
             .dead
             .press(sym, keys::translate_keysym(sym, self.mods))?;
@@ -414,7 +466,7 @@ impl Source for X11Source {
                 Event::MappingNotify(_)
                 | Event::XkbMapNotify(_)
                 | Event::XkbNewKeyboardNotify(_) => {
-                    self.keymap = Keymap::load(&self.display.conn)?;
+                    self.keymap = Keymap::load(&self.display.conn, self.xkb)?;
                     None
                 }
                 _ => None,
