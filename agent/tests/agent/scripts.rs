@@ -24,6 +24,7 @@ use crate::programs::{Agent, Collector};
 
 /// Keycodes (evdev, as Xvfb numbers them) of the keys the test words use.
 mod keycode {
+    pub const AD03_E: u8 = 26;
     pub const AD10_P: u8 = 33;
     pub const AD11_BRACKET: u8 = 34;
     pub const AD12_BRACKET: u8 = 35;
@@ -110,6 +111,75 @@ fn lock_group(desktop: &Desktop, group: u8) {
         .expect("the server switches the group");
     let state = conn.xkb_get_state(core).unwrap().reply().unwrap();
     assert_eq!(u8::from(state.group), group);
+}
+
+/// Gives `keycode` the symbols `levels` with the four-level key type XKB layouts use for letters
+/// with AltGr symbols (as `setxkbmap pl` does for the Polish layout's e key). Core requests cannot:
+/// the server reads core symbols past the fourth as further groups.
+fn set_four_level_key(desktop: &Desktop, keycode: u8, levels: [u32; 4]) {
+    use x11rb::protocol::xkb::{self, ConnectionExt as _};
+    let (conn, _) = x11rb::rust_connection::RustConnection::connect(Some(&desktop.display))
+        .expect("connects to Xvfb");
+    conn.xkb_use_extension(1, 0).unwrap().reply().unwrap();
+    let core = xkb::DeviceSpec::from(xkb::ID::USE_CORE_KBD);
+    let names = conn
+        .xkb_get_names(core, xkb::NameDetail::KEY_TYPE_NAMES)
+        .unwrap()
+        .reply()
+        .unwrap();
+    let kt_index = names
+        .value_list
+        .type_names
+        .unwrap()
+        .iter()
+        .position(|&atom| {
+            let name = conn.get_atom_name(atom).unwrap().reply().unwrap().name;
+            name == b"FOUR_LEVEL_ALPHABETIC"
+        })
+        .expect("the server's keymap has the four-level letter type");
+    let kt_index = u8::try_from(kt_index).unwrap();
+    let key = xkb::KeySymMap {
+        kt_index: [kt_index; 4],
+        group_info: 1,
+        width: 4,
+        syms: levels.to_vec(),
+    };
+    let values = xkb::SetMapAux {
+        syms: Some(vec![key]),
+        ..Default::default()
+    };
+    let zero = xkb::VMod::from(0u16);
+    conn.xkb_set_map(
+        core,
+        xkb::SetMapFlags::RECOMPUTE_ACTIONS,
+        names.min_key_code,
+        names.max_key_code,
+        0,
+        0,
+        keycode,
+        1,
+        4,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        zero,
+        &values,
+    )
+    .unwrap()
+    .check()
+    .expect("the server takes the key");
 }
 
 /// Installs `layout` on `desktop`'s keyboard and waits until the server reports it.
@@ -204,6 +274,15 @@ fn polish_arabic_and_romanian_layouts_type_their_own_script() {
     // Shift reaches the second level of a legacy-keysym key.
     desktop.keys(&["nacute", "aogonek", "sacute", "Return"]);
     assert_eq!(line(&rx), "ńąś");
+    // The Polish (programmers) layout: ę on AltGr+e, Ę with Shift too.
+    set_four_level_key(&desktop, keycode::AD03_E, [0x65, 0x45, 0x1ea, 0x1ca]);
+    desktop.keys(&[
+        "ISO_Level3_Shift+e",
+        "ISO_Level3_Shift+shift+e",
+        "e",
+        "Return",
+    ]);
+    assert_eq!(line(&rx), "ęĘe");
 
     set_layout(&desktop, ARABIC);
     desktop.keys(ARABIC_KEYS);
