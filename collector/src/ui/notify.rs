@@ -18,6 +18,13 @@ use crate::store::Micros;
 const POLL: Duration = Duration::from_secs(5);
 /// How long one SMTP or webhook exchange may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
+/// A notification claimed but never finished (its collector stopped mid-send) is sent again after
+/// this: well past the longest an email and a webhook can take.
+const CLAIM_LAPSES: Duration = Duration::from_secs(300);
+/// When the last weekly digest went (or, before the first, when the collector first ran).
+const DIGEST_SENT: &str = "digest_sent_us";
+/// The outcome recorded while a collector is sending.
+const SENDING: &str = "sending";
 
 /// Why a message was not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -242,21 +249,36 @@ async fn notify_one(ui: &Ui, alert_id: &str) -> String {
     outcomes.join("; ")
 }
 
-/// One pass: notify every urgent alert received since `since` that has not been notified.
+/// One pass: notify every urgent alert received since `since` that has not been notified; returns
+/// how many this collector notified. Each alert is claimed first (a `sending` record), so of several
+/// collectors on one database exactly one sends; a claim left behind by a collector that stopped
+/// mid-send lapses after [`CLAIM_LAPSES`] and the alert is notified again.
 ///
 /// # Errors
 /// The store failed.
 pub async fn notify_pending(ui: &Ui, since: Micros) -> Result<usize, super::UiError> {
+    let lapsed = now_us() - CLAIM_LAPSES.as_micros() as i64;
+    ui.db(move |s| s.release_stale_notifications(lapsed))
+        .await?;
     let ids = ui.db(move |s| s.unnotified_urgent(since)).await?;
+    let mut sent = 0;
     for id in &ids {
+        let i = id.clone();
+        if !ui
+            .db(move |s| s.record_notification(&i, now_us(), SENDING))
+            .await?
+        {
+            continue; // Another collector of the trust has it.
+        }
         let outcome = notify_one(ui, id).await;
         let (i, o) = (id.clone(), outcome.clone());
-        ui.db(move |s| s.record_notification(&i, now_us(), &o))
+        ui.db(move |s| s.finish_notification(&i, now_us(), &o))
             .await?;
         ui.audit("ward-collector", "alert.notify", id, &outcome)
             .await?;
+        sent += 1;
     }
-    Ok(ids.len())
+    Ok(sent)
 }
 
 /// The weekly digest for governors: aggregates only.
@@ -344,24 +366,28 @@ async fn maybe_digest(ui: &Ui) -> Result<(), super::UiError> {
         return Ok(());
     };
     let now = now_us();
-    let last = ui
-        .db(|s| s.meta("digest_sent_us"))
-        .await?
-        .and_then(|v| v.parse::<i64>().ok());
+    let raw = ui.db(|s| s.meta(DIGEST_SENT)).await?;
+    let last = raw.as_deref().and_then(|v| v.parse::<i64>().ok());
     if last.is_some_and(|l| now - l < 7 * 86_400_000_000) {
         return Ok(());
     }
-    if last.is_none() {
+    let Some(was) = raw else {
         // The first digest goes a week after the collector first runs, not at once.
-        ui.db(move |s| s.set_meta("digest_sent_us", &now.to_string()))
+        ui.db(move |s| s.swap_meta(DIGEST_SENT, None, &now.to_string()))
             .await?;
         return Ok(());
-    }
+    };
     let email = digest(ui, now).await?;
+    // Claimed before sending, so of several collectors of a trust only one sends it.
+    let (from, claim) = (was.clone(), now.to_string());
+    if !ui
+        .db(move |s| s.swap_meta(DIGEST_SENT, Some(&from), &claim))
+        .await?
+    {
+        return Ok(());
+    }
     match send_email(&relay, &email).await {
         Ok(()) => {
-            ui.db(move |s| s.set_meta("digest_sent_us", &now.to_string()))
-                .await?;
             ui.audit(
                 "ward-collector",
                 "digest.sent",
@@ -370,7 +396,13 @@ async fn maybe_digest(ui: &Ui) -> Result<(), super::UiError> {
             )
             .await?;
         }
-        Err(e) => tracing::error!(error = %e, "weekly digest could not be sent"),
+        Err(e) => {
+            tracing::error!(error = %e, "weekly digest could not be sent");
+            // Give the claim back, so the next pass tries again.
+            let claim = now.to_string();
+            ui.db(move |s| s.swap_meta(DIGEST_SENT, Some(&claim), &was))
+                .await?;
+        }
     }
     Ok(())
 }

@@ -248,3 +248,68 @@ fn screenshot_files_from_before_move_into_the_database() {
         "no file left behind"
     );
 }
+
+/// A webhook receiver that answers slowly (as a paging relay may): counts the POSTs it gets.
+async fn slow_webhook(
+    answer_after: std::time::Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let posts = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = posts.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                if stream.read(&mut buffer).await.unwrap_or(0) > 0 {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(answer_after).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                        .await;
+                }
+            });
+        }
+    });
+    (url, posts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_alert_is_notified_by_one_collector_of_the_trust() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let Some(database) = postgres() else {
+        return;
+    };
+    // Slower than the notifier's 5-second poll: a second collector would see the alert un-notified
+    // while the first is still sending.
+    let (url, posts) = slow_webhook(Duration::from_secs(6)).await;
+    let with_hook = |database: &Database| {
+        let (database, url) = (database.clone(), url.clone());
+        move |c: &mut ward_collector::config::Config| {
+            c.database = database;
+            c.ui.settings.notifications.webhook = Some(url);
+        }
+    };
+    let (a, b) = tokio::join!(
+        Collector::start_with(with_hook(&database)),
+        Collector::start_with(with_hook(&database))
+    );
+    let (identity, client) = a.enrol(DeviceKind::Agent).await;
+    let mut urgent = alert(&identity.device_id);
+    urgent.severity = 5;
+    client.send_alerts(&batch(vec![urgent])).await.unwrap();
+    let first = crate::harness::wait_for(Duration::from_secs(30), || async {
+        (posts.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
+    assert!(first.is_some(), "no notification");
+    // Both collectors poll at least once more while the send is under way, and after it.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "one notice for the trust");
+    b.stop().await;
+    a.stop().await;
+}

@@ -421,9 +421,25 @@ fn unblock_requests_policy_changes_reports_and_notifications() {
     urgent.severity = 5;
     f.store.insert_alerts(&[urgent]).unwrap();
     assert_eq!(ui.unnotified_urgent(0).unwrap(), ["u1"]);
-    assert!(ui.record_notification("u1", 61, "sent").unwrap());
-    assert!(!ui.record_notification("u1", 62, "sent").unwrap());
+    // A claim (`sending`) is taken once; a claim its collector never finished lapses, one it
+    // finished stays.
+    assert!(ui.record_notification("u1", 61, "sending").unwrap());
+    assert!(!ui.record_notification("u1", 62, "sending").unwrap());
     assert!(ui.unnotified_urgent(0).unwrap().is_empty());
+    assert_eq!(ui.release_stale_notifications(61).unwrap(), 0);
+    assert_eq!(ui.release_stale_notifications(62).unwrap(), 1);
+    assert_eq!(ui.unnotified_urgent(0).unwrap(), ["u1"]);
+    assert!(ui.record_notification("u1", 70, "sending").unwrap());
+    ui.finish_notification("u1", 71, "webhook sent").unwrap();
+    assert_eq!(ui.release_stale_notifications(1_000).unwrap(), 0);
+    assert!(ui.unnotified_urgent(0).unwrap().is_empty());
+
+    // Once-only tasks: a value is set only from what it held.
+    assert!(ui.swap_meta("digest_sent_us", None, "10").unwrap());
+    assert!(!ui.swap_meta("digest_sent_us", None, "11").unwrap());
+    assert!(!ui.swap_meta("digest_sent_us", Some("9"), "12").unwrap());
+    assert!(ui.swap_meta("digest_sent_us", Some("10"), "12").unwrap());
+    assert_eq!(ui.meta("digest_sent_us").unwrap().as_deref(), Some("12"));
 }
 
 /// On PostgreSQL the queue must read an index, not the table, with enough alerts that a sequential

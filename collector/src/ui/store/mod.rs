@@ -353,6 +353,9 @@ pub trait UiStore: Send + Sync + 'static {
     fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Sets a small named value.
     fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+    /// Sets a small named value only if it still holds `old` (`None`: unset); `true` if this call
+    /// set it. Collectors of a trust use it to agree which of them does a once-only task.
+    fn swap_meta(&self, key: &str, old: Option<&str>, new: &str) -> Result<bool>;
 
     /// One account with its sign-in state.
     fn account(&self, name: &str) -> Result<Option<AccountRecord>>;
@@ -464,8 +467,14 @@ pub trait UiStore: Send + Sync + 'static {
     /// alerts about devices themselves, which the report counts as device coverage).
     fn period_counts(&self, start: Micros, period: Micros, dns: bool) -> Result<Vec<PeriodCount>>;
 
-    /// Records that a notification went out for an alert; `false` if one already had.
+    /// Records a notification for an alert; `false` if one already was. The notifier records
+    /// `sending` first, as its claim, so of several collectors only one sends.
     fn record_notification(&self, alert_id: &str, now: Micros, outcome: &str) -> Result<bool>;
+    /// Replaces a claimed notification's outcome once it was attempted.
+    fn finish_notification(&self, alert_id: &str, now: Micros, outcome: &str) -> Result<()>;
+    /// Forgets claims still `sending` from before `before` (their collector stopped mid-send), so
+    /// those alerts are notified again; returns how many.
+    fn release_stale_notifications(&self, before: Micros) -> Result<u64>;
     /// Severity-5 alerts stored since `since` that no notification has covered yet.
     fn unnotified_urgent(&self, since: Micros) -> Result<Vec<String>>;
 }

@@ -141,6 +141,15 @@ impl UiStore for PostgresUi {
         })
     }
 
+    fn swap_meta(&self, key: &str, old: Option<&str>, new: &str) -> Result<bool> {
+        self.pool.write(|tx| {
+            Ok(match old {
+                None => tx.execute(sql::INIT_META, &[&key, &new])?,
+                Some(old) => tx.execute(sql::SWAP_META, &[&new, &key, &old])?,
+            } == 1)
+        })
+    }
+
     fn account(&self, name: &str) -> Result<Option<AccountRecord>> {
         self.pool
             .read(|c| one(c, &sql::account(), &[&name], rows::account))
@@ -462,6 +471,18 @@ impl UiStore for PostgresUi {
     fn record_notification(&self, alert_id: &str, now: Micros, outcome: &str) -> Result<bool> {
         self.pool
             .write(|tx| Ok(tx.execute(sql::RECORD_NOTIFICATION, &[&alert_id, &now, &outcome])? > 0))
+    }
+
+    fn finish_notification(&self, alert_id: &str, now: Micros, outcome: &str) -> Result<()> {
+        self.pool.write(|tx| {
+            tx.execute(sql::FINISH_NOTIFICATION, &[&outcome, &now, &alert_id])?;
+            Ok(())
+        })
+    }
+
+    fn release_stale_notifications(&self, before: Micros) -> Result<u64> {
+        self.pool
+            .write(|tx| Ok(tx.execute(sql::RELEASE_STALE_NOTIFICATIONS, &[&before])?))
     }
 
     fn unnotified_urgent(&self, since: Micros) -> Result<Vec<String>> {

@@ -52,6 +52,9 @@ pub const UI_KEY: &str = "SELECT value FROM ui_meta WHERE key = 'ui_key'";
 pub const META: &str = "SELECT value FROM ui_meta WHERE key = $1";
 pub const SET_META: &str = "INSERT INTO ui_meta (key, value) VALUES ($1, $2) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+pub const INIT_META: &str =
+    "INSERT INTO ui_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+pub const SWAP_META: &str = "UPDATE ui_meta SET value = $1 WHERE key = $2 AND value = $3";
 
 const ACCOUNT: &str = "SELECT u.name, u.roles, u.groups_csv, u.password_hash, u.must_change_password, \
     u.disabled_us, COALESCE(s.failures, 0), s.locked_until_us, s.totp_secret, COALESCE(s.totp_enabled, 0), \
@@ -200,6 +203,10 @@ pub fn period_counts(dns: bool) -> String {
 
 pub const RECORD_NOTIFICATION: &str = "INSERT INTO ui_notifications (alert_id, time_us, outcome) \
     VALUES ($1, $2, $3) ON CONFLICT (alert_id) DO NOTHING";
+pub const FINISH_NOTIFICATION: &str =
+    "UPDATE ui_notifications SET outcome = $1, time_us = $2 WHERE alert_id = $3";
+pub const RELEASE_STALE_NOTIFICATIONS: &str =
+    "DELETE FROM ui_notifications WHERE outcome = 'sending' AND time_us < $1";
 pub const UNNOTIFIED_URGENT: &str = "SELECT a.id FROM alerts a WHERE a.severity >= 5 AND a.received_us >= $1 \
     AND NOT EXISTS (SELECT 1 FROM ui_notifications n WHERE n.alert_id = a.id) ORDER BY a.received_us LIMIT 100";
 

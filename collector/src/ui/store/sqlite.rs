@@ -84,6 +84,15 @@ impl UiStore for SqliteUi {
         })
     }
 
+    fn swap_meta(&self, key: &str, old: Option<&str>, new: &str) -> Result<bool> {
+        self.with(|c| {
+            Ok(match old {
+                None => c.execute(sql::INIT_META, params![key, new])?,
+                Some(old) => c.execute(sql::SWAP_META, params![new, key, old])?,
+            } == 1)
+        })
+    }
+
     fn account(&self, name: &str) -> Result<Option<AccountRecord>> {
         self.with(|c| {
             c.prepare_cached(&sql::account())?
@@ -430,6 +439,17 @@ impl UiStore for SqliteUi {
 
     fn record_notification(&self, alert_id: &str, now: Micros, outcome: &str) -> Result<bool> {
         self.with(|c| Ok(c.execute(sql::RECORD_NOTIFICATION, params![alert_id, now, outcome])? > 0))
+    }
+
+    fn finish_notification(&self, alert_id: &str, now: Micros, outcome: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(sql::FINISH_NOTIFICATION, params![outcome, now, alert_id])?;
+            Ok(())
+        })
+    }
+
+    fn release_stale_notifications(&self, before: Micros) -> Result<u64> {
+        self.with(|c| Ok(c.execute(sql::RELEASE_STALE_NOTIFICATIONS, params![before])? as u64))
     }
 
     fn unnotified_urgent(&self, since: Micros) -> Result<Vec<String>> {
