@@ -24,6 +24,7 @@ use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 
 use crate::seal::{self, Secret};
+use crate::store::postgres::shared::SharedCa;
 
 /// File names in the data dir.
 pub const CA_CERT_FILE: &str = "ca.pem";
@@ -98,29 +99,12 @@ impl Authority {
         if local_key.is_some() {
             tighten_key_mode(&key_path);
         }
-        // What this collector would put in an empty table: the data dir's pair, or a new CA.
-        let offer = match (&local_cert, &local_key) {
-            (Some(cert), Some(key)) => {
-                Authority::from_pem(cert, key, &cert_path.display().to_string())?;
-                Some((
-                    cert.clone(),
-                    key.clone(),
-                    format!("imported from {}", cert_path.display()),
-                ))
-            }
-            (None, None) => {
-                let (cert, key) = generate()?;
-                Some((cert, key, "created".to_string()))
-            }
-            _ => None,
-        };
-        let offer = match (offer, &secret) {
-            (Some((cert, key, origin)), Some(secret)) => {
-                let sealed = secret.seal(&key, &cert)?;
-                Some((cert, sealed, origin))
-            }
-            (offer, _) => offer,
-        };
+        let offer = offer(
+            &cert_path,
+            local_cert.as_deref(),
+            local_key.as_deref(),
+            secret.as_ref(),
+        )?;
         let shared = crate::store::postgres::shared::ca(url, offer)
             .context("cannot load the collector CA from the database (database.url)")?;
         let Some(shared) = shared else {
@@ -138,42 +122,13 @@ impl Authority {
                 there.display()
             );
         };
-        let key_pem = match (&secret, seal::is_sealed(&shared.key_pem)) {
-            (Some(secret), true) => secret.open(&shared.key_pem, &shared.cert_pem)?,
-            (None, true) => anyhow::bail!(
-                "the CA key in the database is sealed: set database.ca_key_secret_file to the \
-                 secret the trust's other collectors use"
-            ),
-            (Some(secret), false) => {
-                // Stored before the trust chose to seal it: seal it now, for every collector.
-                let sealed = secret.seal(&shared.key_pem, &shared.cert_pem)?;
-                crate::store::postgres::shared::seal_ca_key(url, &shared.key_pem, &sealed)
-                    .context("cannot seal the CA key in the database")?;
-                tracing::info!(secret = %secret.file().display(), "sealed the CA key in the database");
-                shared.key_pem.clone()
-            }
-            (None, false) => shared.key_pem.clone(),
-        };
+        let key_pem = unseal(url, &shared, secret.as_ref())?;
         let authority = Authority::from_pem(&shared.cert_pem, &key_pem, "the database's CA")?;
         if shared.created_now {
             tracing::info!(origin = %shared.origin, "stored the collector CA in the database");
         }
         match local_cert {
-            Some(cert) => {
-                let local = Authority::from_pem_cert(&cert, &cert_path.display().to_string())?;
-                let (here, there) = (fingerprint(&local), fingerprint(authority.cert_der()));
-                if here != there {
-                    anyhow::bail!(
-                        "the CA in the data dir ({}, SHA-256 {here}) is not the CA in the database \
-                         (table collector_ca, SHA-256 {there}, {}): devices enrolled with one would be \
-                         refused by the other. Move ca.pem and ca-key.pem out of {} to use the \
-                         database's CA, or point database.url at the database that holds this one",
-                        cert_path.display(),
-                        shared.origin,
-                        data_dir.display()
-                    );
-                }
-            }
+            Some(cert) => same_ca(&cert_path, &cert, &authority, &shared.origin)?,
             None => crate::files::write_atomic(&cert_path, authority.cert_pem.as_bytes(), false)?,
         }
         Ok(authority)
@@ -260,6 +215,78 @@ impl Authority {
             serial: serial_hex,
         })
     }
+}
+
+/// What this collector would put in an empty `collector_ca` table: the data dir's pair (imported) or
+/// a new CA, its key sealed when a secret is configured; `None` when the data dir holds half a pair.
+type Offer = Option<(String, String, String)>;
+
+fn offer(
+    cert_path: &Path,
+    local_cert: Option<&str>,
+    local_key: Option<&str>,
+    secret: Option<&Secret>,
+) -> anyhow::Result<Offer> {
+    let (cert, key, origin) = match (local_cert, local_key) {
+        (Some(cert), Some(key)) => {
+            Authority::from_pem(cert, key, &cert_path.display().to_string())?;
+            let origin = format!("imported from {}", cert_path.display());
+            (cert.to_string(), key.to_string(), origin)
+        }
+        (None, None) => {
+            let (cert, key) = generate()?;
+            (cert, key, "created".to_string())
+        }
+        _ => return Ok(None),
+    };
+    let key = match secret {
+        Some(secret) => secret.seal(&key, &cert)?,
+        None => key,
+    };
+    Ok(Some((cert, key, origin)))
+}
+
+/// The database's CA key in PEM: opened with the trust's secret when it is sealed, and sealed in
+/// place when a secret is configured but the key is still plain.
+fn unseal(url: &str, shared: &SharedCa, secret: Option<&Secret>) -> anyhow::Result<String> {
+    match (secret, seal::is_sealed(&shared.key_pem)) {
+        (Some(secret), true) => secret.open(&shared.key_pem, &shared.cert_pem),
+        (None, true) => anyhow::bail!(
+            "the CA key in the database is sealed: set database.ca_key_secret_file to the secret \
+             the trust's other collectors use"
+        ),
+        (Some(secret), false) => {
+            // Stored before the trust chose to seal it: seal it now, for every collector.
+            let sealed = secret.seal(&shared.key_pem, &shared.cert_pem)?;
+            crate::store::postgres::shared::seal_ca_key(url, &shared.key_pem, &sealed)
+                .context("cannot seal the CA key in the database")?;
+            tracing::info!(secret = %secret.file().display(), "sealed the CA key in the database");
+            Ok(shared.key_pem.clone())
+        }
+        (None, false) => Ok(shared.key_pem.clone()),
+    }
+}
+
+/// Refuses a data dir whose `ca.pem` is not the database's CA (`origin` says where that came from).
+fn same_ca(
+    cert_path: &Path,
+    cert_pem: &str,
+    shared: &Authority,
+    origin: &str,
+) -> anyhow::Result<()> {
+    let local = Authority::from_pem_cert(cert_pem, &cert_path.display().to_string())?;
+    let (here, there) = (fingerprint(&local), fingerprint(shared.cert_der()));
+    if here != there {
+        anyhow::bail!(
+            "the CA in the data dir ({}, SHA-256 {here}) is not the CA in the database (table \
+             collector_ca, SHA-256 {there}, {origin}): devices enrolled with one would be refused \
+             by the other. Move ca.pem and ca-key.pem out of {} to use the database's CA, or point \
+             database.url at the database that holds this one",
+            cert_path.display(),
+            cert_path.parent().unwrap_or(cert_path).display()
+        );
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
