@@ -290,6 +290,10 @@ impl AutoEnrolment {
             self.locked = true;
             lock_settings();
         }
+        if ward_collector_client::Identity::exists(&config.state_dir) {
+            // Enrolled already (a reinstall with a token): the token is deleted, never used again.
+            return;
+        }
         let settings = read();
         if let Some((last, _, at)) = &self.failed {
             if *last == settings && Instant::now() < *at {
