@@ -175,8 +175,8 @@ fn lost(e: impl std::fmt::Display) -> SourceError {
 /// effect now.
 ///
 /// Once a client uses XKB the server may stop sending it the core `MappingNotify` for new keysyms
-/// (a layout switched with setxkbmap, a key bound on the fly), so XKB's map events are selected too. Without XKB (a rare server) there is one layout
-/// and the first group is right; `None` says so.
+/// (a layout switched with setxkbmap, a key bound on the fly), so XKB's map events are selected too.
+/// Without XKB (a rare server) there is one layout and the first group is right; `None` says so.
 fn watch_group(conn: &RustConnection) -> Option<u8> {
     let version = conn.xkb_use_extension(1, 0).ok()?.reply().ok()?;
     if !version.supported {
