@@ -106,26 +106,7 @@ impl Screenshots {
     /// The folder or the database cannot be read.
     pub fn addresses(&self) -> anyhow::Result<Vec<String>> {
         let mut found = match &self.place {
-            Place::Files(root) => {
-                let mut found = Vec::new();
-                for prefix in std::fs::read_dir(root)
-                    .with_context(|| format!("{}: cannot read", root.display()))?
-                {
-                    let prefix = prefix?.path();
-                    if !prefix.is_dir() {
-                        continue;
-                    }
-                    for file in std::fs::read_dir(&prefix)? {
-                        let name = file?.file_name().to_string_lossy().to_string();
-                        if let Some((sha, _)) =
-                            name.split_once('.').filter(|_| !name.starts_with('.'))
-                        {
-                            found.push(sha.to_string());
-                        }
-                    }
-                }
-                found
-            }
+            Place::Files(root) => files(root)?.into_iter().map(|(sha, _)| sha).collect(),
             Place::Database(table) => table.addresses()?,
         };
         found.sort();
@@ -200,6 +181,30 @@ fn move_files_in(table: &ScreenshotTable, root: &Path) -> anyhow::Result<()> {
     }
     let (mut moved, mut dropped) = (0, 0);
     let now = jiff::Timestamp::now().as_microsecond();
+    for (sha256, path) in files(root)? {
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        // A damaged file is not the image its name promises: it is dropped, not moved.
+        if Screenshots::address(&bytes) == sha256 && table.referenced(&sha256)? {
+            table.put_then(&[(sha256.as_str(), bytes.as_slice())], now, || ())?;
+            moved += 1;
+        } else {
+            dropped += 1;
+        }
+        std::fs::remove_file(&path)
+            .with_context(|| format!("{}: cannot delete", path.display()))?;
+        if let Some(prefix) = path.parent() {
+            let _ = std::fs::remove_dir(prefix); // Once empty.
+        }
+    }
+    let _ = std::fs::remove_dir(root);
+    tracing::info!(folder = %root.display(), moved, dropped, "moved screenshot files into the database");
+    Ok(())
+}
+
+/// Every image file under `root` (`ab/abcdef....png`): its address and path.
+fn files(root: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut found = Vec::new();
     for prefix in
         std::fs::read_dir(root).with_context(|| format!("{}: cannot read", root.display()))?
     {
@@ -211,27 +216,16 @@ fn move_files_in(table: &ScreenshotTable, root: &Path) -> anyhow::Result<()> {
             let path = file?.path();
             let name = path
                 .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            if let Some((sha256, _)) = name.split_once('.').filter(|_| !name.starts_with('.')) {
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("{}: cannot read", path.display()))?;
-                // A damaged file is not the image its name promises: it is dropped, not moved.
-                if Screenshots::address(&bytes) == sha256 && table.referenced(sha256)? {
-                    table.put_then(&[(sha256, &bytes)], now, || ())?;
-                    moved += 1;
-                } else {
-                    dropped += 1;
-                }
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            // Temporary files of an interrupted write start with a dot.
+            if let Some((sha, _)) = name.split_once('.').filter(|_| !name.starts_with('.')) {
+                found.push((sha.to_string(), path));
             }
-            std::fs::remove_file(&path)
-                .with_context(|| format!("{}: cannot delete", path.display()))?;
         }
-        let _ = std::fs::remove_dir(&prefix);
     }
-    let _ = std::fs::remove_dir(root);
-    tracing::info!(folder = %root.display(), moved, dropped, "moved screenshot files into the database");
-    Ok(())
+    Ok(found)
 }
 
 fn delete_files(root: &Path, gone: &[String]) -> usize {
