@@ -3,6 +3,11 @@
 //!
 //! Run: `cargo bench -p ward-detector --bench detector`. Text: the Brown corpus from
 //! `../shared/data` when present (benign edited English), else a built-in paragraph repeated.
+//!
+//! Two list sizes: the shipped wordlists, and the shipped wordlists plus generated phrases up to
+//! [`LARGE_LIST`] (the size the published peer figures are for). The generated phrases are
+//! combinations of ordinary words, shaped like list entries ("going to hurt ...", "my ... said"),
+//! so a benign text starts walks in them about as often as in real lists and rarely completes one.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -13,6 +18,95 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ward_detector::{Detector, Origin, Scratch, Window, WordlistFile};
 
 const TEXT_BYTES: usize = 2 << 20;
+
+/// Entries in the larger list: shipped plus generated.
+const LARGE_LIST: usize = 2_000;
+
+/// Words that open list-like phrases (mostly verbs and pronoun-led openings).
+const OPENERS: &[&str] = &[
+    "going to",
+    "want to",
+    "gonna",
+    "need to",
+    "tried to",
+    "i will",
+    "ill",
+    "dont want to",
+    "cant stop",
+    "keep thinking about",
+    "they said",
+    "he made me",
+    "she made me",
+    "we should",
+    "meet me at",
+    "send me",
+    "come to",
+    "bring the",
+    "hide the",
+    "sell the",
+    "buy some",
+    "take the",
+    "give me",
+    "find the",
+    "watch the",
+    "left the",
+    "lost my",
+    "hate my",
+    "my mum",
+    "my dad",
+    "my brother",
+    "my friend",
+    "your mum",
+    "at the",
+    "in the back of",
+    "behind the",
+    "outside the",
+    "after school",
+    "before the",
+    "nobody cares about",
+];
+
+/// Words that close them (ordinary nouns and objects).
+const CLOSERS: &[&str] = &[
+    "car", "park", "bridge", "station", "shop", "garage", "money", "phone", "bag", "knife",
+    "window", "door", "roof", "river", "field", "house", "flat", "estate", "corner", "bus",
+    "train", "school", "teacher", "class", "party", "package", "parcel", "box", "bottle", "pills",
+    "cash", "line", "block", "stairs", "lift", "gate", "fence", "wall", "room", "kitchen",
+    "garden", "woods", "canal", "alley", "tonight", "tomorrow", "later", "again", "forever",
+    "everyone", "them", "him", "her", "you", "myself", "it all", "the lot",
+];
+
+/// Deterministic phrases (a fixed linear congruential sequence over the word lists), none of
+/// them already in `existing`, as wordlist lines in one file.
+fn generated_list(existing: &[String], count: usize) -> String {
+    let mut seen: std::collections::HashSet<String> = existing.iter().cloned().collect();
+    let mut text = String::from("@category violence\n@language en\n");
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize % n
+    };
+    let mut added = 0;
+    while added < count {
+        let opener = OPENERS[next(OPENERS.len())];
+        let closer = CLOSERS[next(CLOSERS.len())];
+        // A third of them carry a middle word, as "going to hurt my ..." entries do.
+        let phrase = match next(3) {
+            0 => format!(
+                "{opener} {} {closer}",
+                ["my", "the", "your", "his"][next(4)]
+            ),
+            _ => format!("{opener} {closer}"),
+        };
+        if seen.insert(phrase.clone()) {
+            text.push_str(&format!("{} {phrase}\n", 1 + next(5)));
+            added += 1;
+        }
+    }
+    text
+}
 
 fn wordlists() -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wordlists");
@@ -71,8 +165,8 @@ fn raw_phrases(lists: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
-fn benches(c: &mut Criterion) {
-    let lists = wordlists();
+/// The detector and the bare automaton over the same list.
+fn build(lists: &[(String, String)]) -> (Detector, AhoCorasick, usize) {
     let files: Vec<WordlistFile<'_>> = lists
         .iter()
         .map(|(name, text)| WordlistFile {
@@ -81,24 +175,20 @@ fn benches(c: &mut Criterion) {
             origin: Origin::Shipped,
         })
         .collect();
-    let detector = Detector::build(&files).expect("shipped lists load");
-    let phrases = raw_phrases(&lists);
+    let detector = Detector::build(&files).expect("lists load");
+    let phrases = raw_phrases(lists);
     let bare = AhoCorasick::builder()
         .kind(Some(AhoCorasickKind::DFA))
         .match_kind(MatchKind::Standard)
         .build(&phrases)
         .expect("bare automaton");
-    let text = benign_text();
-    let lines: Vec<&str> = text.lines().collect();
-    println!(
-        "{} entries ({} phrases as written), {} MB of text in {} lines",
-        detector.entry_count(),
-        phrases.len(),
-        text.len() >> 20,
-        lines.len()
-    );
+    (detector, bare, phrases.len())
+}
 
-    let mut group = c.benchmark_group("throughput");
+/// Ward's whole pipeline beside the bare automaton, over the same text, in one group.
+fn throughput(c: &mut Criterion, name: &str, detector: &Detector, bare: &AhoCorasick, text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(500));
@@ -115,9 +205,61 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function(
         "bare aho-corasick DFA, overlapping, no normalisation",
-        |b| b.iter(|| black_box(bare.find_overlapping_iter(text.as_str()).count())),
+        |b| b.iter(|| black_box(bare.find_overlapping_iter(text).count())),
     );
     group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let shipped = wordlists();
+    let (detector, bare, phrases) = build(&shipped);
+    let mut large = shipped.clone();
+    let extra = LARGE_LIST.saturating_sub(detector.entry_count());
+    large.push((
+        "en/generated.txt".to_string(),
+        generated_list(&raw_phrases(&shipped), extra),
+    ));
+    let (large_detector, large_bare, large_phrases) = build(&large);
+    let text = benign_text();
+    println!(
+        "{} MB of text in {} lines",
+        text.len() >> 20,
+        text.lines().count()
+    );
+    for (name, d, n) in [
+        ("shipped", &detector, phrases),
+        ("shipped + generated", &large_detector, large_phrases),
+    ] {
+        println!(
+            "{name} lists: {} entries ({n} phrases as written), {} automaton states, {} KiB",
+            d.entry_count(),
+            d.automaton_states(),
+            d.automaton_bytes() >> 10
+        );
+    }
+    let matches = |d: &Detector| {
+        let mut scratch = Scratch::default();
+        let mut n = 0usize;
+        for line in text.lines() {
+            d.scan(line, &mut scratch, |_| n += 1);
+        }
+        n
+    };
+    println!(
+        "matches in the text: {} with the shipped lists, {} with {} entries",
+        matches(&detector),
+        matches(&large_detector),
+        large_detector.entry_count()
+    );
+
+    throughput(c, "throughput shipped lists", &detector, &bare, &text);
+    throughput(
+        c,
+        "throughput 2k phrases",
+        &large_detector,
+        &large_bare,
+        &text,
+    );
 
     let mut group = c.benchmark_group("keystroke");
     group.sample_size(20);

@@ -132,6 +132,12 @@ impl Detector {
         self.latin.memory() + self.other.memory()
     }
 
+    /// Number of automaton states (both tries, dead states included): what a list's size costs,
+    /// and how close it is to the limit of the compact state table.
+    pub fn automaton_states(&self) -> usize {
+        self.latin.states() + self.other.states()
+    }
+
     /// Number of wordlist entries loaded (after suppressions).
     pub fn entry_count(&self) -> usize {
         self.entries.len()
