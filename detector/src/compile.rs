@@ -50,10 +50,8 @@ pub(crate) struct Entry {
 /// Build once per load with [`Detector::build`]; share with `Arc`; scan with [`Detector::scan`]
 /// (whole text) or a [`crate::Window`] (typing).
 pub struct Detector {
-    /// Trie of the patterns starting with an ASCII byte.
-    pub(crate) latin: Trie,
-    /// Trie of the patterns starting with a non-ASCII byte.
-    pub(crate) other: Trie,
+    /// The phrase tries, with 16-bit state ids while the phrases fit in them.
+    pub(crate) automaton: Automaton,
     /// Per pattern: its normalised text and the range of `targets` (entry indices) it stands for.
     /// One pattern may stand for several entries (the same phrase in two categories or languages).
     pub(crate) patterns: Vec<(String, u32, u32)>,
@@ -72,7 +70,7 @@ impl std::fmt::Debug for Detector {
             .field("version", &self.version)
             .field("entries", &self.entries.len())
             .field("patterns", &self.patterns.len())
-            .field("states", &(self.latin.states() + self.other.states()))
+            .field("states", &self.automaton_states())
             .finish()
     }
 }
@@ -129,13 +127,19 @@ impl Detector {
 
     /// Heap bytes held by the phrase automaton (the bulk of a detector's memory).
     pub fn automaton_bytes(&self) -> usize {
-        self.latin.memory() + self.other.memory()
+        match &self.automaton {
+            Automaton::Compact(t) => t.latin.memory() + t.other.memory(),
+            Automaton::Wide(t) => t.latin.memory() + t.other.memory(),
+        }
     }
 
     /// Number of automaton states (both tries, dead states included): what a list's size costs,
     /// and how close it is to the limit of the compact state table.
     pub fn automaton_states(&self) -> usize {
-        self.latin.states() + self.other.states()
+        match &self.automaton {
+            Automaton::Compact(t) => t.latin.states() + t.other.states(),
+            Automaton::Wide(t) => t.latin.states() + t.other.states(),
+        }
     }
 
     /// Number of wordlist entries loaded (after suppressions).
@@ -150,37 +154,121 @@ impl Detector {
     }
 }
 
+/// Most automaton states a detector may have (both tries): about 150,000 entries of ordinary
+/// phrases, or a few hundred MB of table. Past it a list is a mistake, not a school's additions.
+pub(crate) const MAX_STATES: usize = 1 << 22;
+
+/// A state id as a trie's table stores it. 16 bits cover the shipped lists several times over
+/// and keep the table small and cached; 32 bits are used only when the phrases need more.
+pub(crate) trait StateId: Copy + Send + Sync + 'static {
+    /// Number of states this width can number.
+    const LIMIT: usize;
+    /// `id` must be below [`StateId::LIMIT`].
+    fn from_index(id: usize) -> Self;
+    /// The id, widened.
+    fn get(self) -> u32;
+}
+
+impl StateId for u16 {
+    const LIMIT: usize = u16::MAX as usize;
+    #[inline(always)]
+    fn from_index(id: usize) -> Self {
+        id as u16
+    }
+    #[inline(always)]
+    fn get(self) -> u32 {
+        u32::from(self)
+    }
+}
+
+impl StateId for u32 {
+    const LIMIT: usize = MAX_STATES;
+    #[inline(always)]
+    fn from_index(id: usize) -> Self {
+        id as u32
+    }
+    #[inline(always)]
+    fn get(self) -> u32 {
+        self
+    }
+}
+
+/// The two tries of a detector, with one state-id width.
+pub(crate) struct Tries<S> {
+    /// Trie of the patterns starting with an ASCII byte.
+    pub(crate) latin: Trie<S>,
+    /// Trie of the patterns starting with a non-ASCII byte.
+    pub(crate) other: Trie<S>,
+}
+
+impl<S: StateId> Tries<S> {
+    /// The trie a walk of this script goes through.
+    #[inline(always)]
+    pub(crate) fn part(&self, other: bool) -> &Trie<S> {
+        if other {
+            &self.other
+        } else {
+            &self.latin
+        }
+    }
+
+    fn build(texts: &[Vec<u8>], ascii: &[usize], other: &[usize]) -> Result<Self, LoadError> {
+        let latin = Trie::build(texts, ascii)?;
+        let other = Trie::build(texts, other)?;
+        if latin.states() + other.states() > MAX_STATES {
+            return Err(too_many_states(latin.states() + other.states()));
+        }
+        Ok(Tries { latin, other })
+    }
+}
+
+/// The tries at the state-id width the phrases need; scans are compiled for each width, so the
+/// common, compact case pays nothing for the wide one.
+pub(crate) enum Automaton {
+    /// 16-bit state ids.
+    Compact(Tries<u16>),
+    /// 32-bit state ids, for lists beyond 65,535 states.
+    Wide(Tries<u32>),
+}
+
+fn too_many_states(states: usize) -> LoadError {
+    LoadError::Automaton(format!(
+        "the phrases need {states} automaton states; at most {MAX_STATES} fit"
+    ))
+}
+
 /// An anchored phrase trie over a small byte alphabet: walked from a word start, one table look-up
 /// per normalised byte.
 ///
 /// Why not a general Aho-Corasick automaton: walks always start at a word start, so failure links
 /// are never taken and a trie is the whole automaton. Its own table can then be small: bytes no
 /// phrase uses share one class (so a row is about 40 entries for Latin phrases) and state ids are
-/// 16 bits, breadth-first, so the shallow states every word touches sit together in cache.
-pub(crate) struct Trie {
+/// 16 bits (see [`StateId`]), breadth-first, so the shallow states every word touches sit together
+/// in cache.
+pub(crate) struct Trie<S> {
     /// Byte → column; column 0 is every byte no phrase of this trie contains. ASCII upper case
     /// shares its lower-case letter's column.
     classes: [u8; 256],
     /// Columns per row.
     width: usize,
     /// `next[state * width + class]`; state [`DEAD`] has a row of zeros.
-    next: Vec<u16>,
+    next: Vec<S>,
     /// States `1..=last_end` are those where a phrase ends.
-    last_end: u16,
+    last_end: u32,
     /// The state a walk begins in (the first after the phrase ends).
-    root: u16,
+    root: u32,
     /// The state after the first two bytes of a word, by their columns (`c0 * width + c1`), so a
     /// word's walk skips two dependent look-ups; empty if some phrase is a single byte long.
-    pairs: Vec<u16>,
+    pairs: Vec<S>,
     /// Per state: index into [`Detector::patterns`] of the phrase ending here, or `u32::MAX`.
     pattern: Vec<u32>,
 }
 
 /// The state a walk falls into when no phrase continues with the byte read.
-pub(crate) const DEAD: u16 = 0;
+pub(crate) const DEAD: u32 = 0;
 
-impl Trie {
-    fn build(texts: &[Vec<u8>], subset: &[usize]) -> Result<Trie, LoadError> {
+impl<S: StateId> Trie<S> {
+    fn build(texts: &[Vec<u8>], subset: &[usize]) -> Result<Trie<S>, LoadError> {
         // Columns: one per byte used, in byte order, after column 0.
         let mut used = [false; 256];
         for &i in subset {
@@ -222,11 +310,8 @@ impl Trie {
             ends[node] = i as u32;
         }
         let states = children.len() + 1;
-        if states > usize::from(u16::MAX) {
-            return Err(LoadError::Automaton(format!(
-                "the phrases need {states} automaton states; at most {} fit",
-                u16::MAX
-            )));
+        if states > S::LIMIT {
+            return Err(too_many_states(states));
         }
         // Breadth-first order, so the shallow states every word touches sit together; then the
         // states where a phrase ends are numbered first (after dead), so one comparison tells a
@@ -242,19 +327,19 @@ impl Trie {
         }
         let (mut numbered, rest): (Vec<usize>, Vec<usize>) =
             order.into_iter().partition(|&n| ends[n] != u32::MAX);
-        let last_end = numbered.len() as u16;
+        let last_end = numbered.len() as u32;
         let root = last_end + 1;
         numbered.extend(rest);
-        let mut id = vec![0u16; children.len()];
+        let mut id = vec![0u32; children.len()];
         for (i, &node) in numbered.iter().enumerate() {
-            id[node] = (i + 1) as u16;
+            id[node] = (i + 1) as u32;
         }
-        let mut next = vec![DEAD; states * width];
+        let mut next = vec![S::from_index(0); states * width];
         let mut pattern = vec![u32::MAX; states];
         for (node, kids) in children.iter().enumerate() {
-            let s = usize::from(id[node]);
+            let s = id[node] as usize;
             for &(c, n) in kids {
-                next[s * width + usize::from(c)] = id[n];
+                next[s * width + usize::from(c)] = S::from_index(id[n] as usize);
             }
             pattern[s] = ends[node];
         }
@@ -272,14 +357,14 @@ impl Trie {
         Ok(trie)
     }
 
-    fn pair_table(&self) -> Vec<u16> {
-        let first = |c: usize| self.next[usize::from(self.root) * self.width + c];
+    fn pair_table(&self) -> Vec<S> {
+        let first = |c: usize| self.next[self.root as usize * self.width + c].get();
         if (0..self.width).any(|c| first(c) != DEAD && self.is_special(first(c))) {
             return Vec::new();
         }
-        let mut pairs = vec![DEAD; self.width * self.width];
+        let mut pairs = vec![S::from_index(0); self.width * self.width];
         for c0 in 0..self.width {
-            let s = usize::from(first(c0));
+            let s = first(c0) as usize;
             for c1 in 0..self.width {
                 pairs[c0 * self.width + c1] = self.next[s * self.width + c1];
             }
@@ -290,40 +375,40 @@ impl Trie {
     /// The state after a word's first two bytes, read from the root; `None` if this trie has no
     /// table of pairs.
     #[inline(always)]
-    pub(crate) fn pair(&self, b0: u8, b1: u8) -> Option<u16> {
+    pub(crate) fn pair(&self, b0: u8, b1: u8) -> Option<u32> {
         let c0 = usize::from(self.classes[usize::from(b0)]);
         let c1 = usize::from(self.classes[usize::from(b1)]);
-        self.pairs.get(c0 * self.width + c1).copied()
+        self.pairs.get(c0 * self.width + c1).map(|s| s.get())
     }
 
     /// The state after reading `byte` in state `sid`.
     #[inline(always)]
-    pub(crate) fn step(&self, sid: u16, byte: u8) -> u16 {
+    pub(crate) fn step(&self, sid: u32, byte: u8) -> u32 {
         let class = usize::from(self.classes[usize::from(byte)]);
-        self.next[usize::from(sid) * self.width + class]
+        self.next[sid as usize * self.width + class].get()
     }
 
     /// Whether `sid` is dead or a phrase ends there: the only states a walk must stop at.
     #[inline(always)]
-    pub(crate) fn is_special(&self, sid: u16) -> bool {
+    pub(crate) fn is_special(&self, sid: u32) -> bool {
         sid <= self.last_end
     }
 
     /// Whether a phrase ends in state `sid`.
     #[inline(always)]
-    pub(crate) fn is_phrase_end(&self, sid: u16) -> bool {
+    pub(crate) fn is_phrase_end(&self, sid: u32) -> bool {
         sid.wrapping_sub(1) < self.last_end
     }
 
     /// The state a walk begins in.
     #[inline(always)]
-    pub(crate) fn root(&self) -> u16 {
+    pub(crate) fn root(&self) -> u32 {
         self.root
     }
 
     /// The phrase (index into [`Detector::patterns`]) ending in state `sid`.
-    pub(crate) fn pattern(&self, sid: u16) -> u32 {
-        self.pattern[usize::from(sid)]
+    pub(crate) fn pattern(&self, sid: u32) -> u32 {
+        self.pattern[sid as usize]
     }
 
     /// Number of states, the dead one included.
@@ -332,7 +417,9 @@ impl Trie {
     }
 
     fn memory(&self) -> usize {
-        (self.next.len() + self.pairs.len()) * 2 + self.pattern.len() * 4 + 256
+        (self.next.len() + self.pairs.len()) * std::mem::size_of::<S>()
+            + self.pattern.len() * 4
+            + 256
     }
 }
 
@@ -471,8 +558,11 @@ fn compile(
     // alphabet, so its table is half the size, and a word's first byte says which one to walk.
     let (ascii, other): (Vec<usize>, Vec<usize>) =
         (0..table.texts.len()).partition(|&i| table.texts[i][0].is_ascii());
-    let latin = Trie::build(&table.texts, &ascii)?;
-    let other = Trie::build(&table.texts, &other)?;
+    // 16-bit state ids unless the phrases need more (then the compact build stops early).
+    let automaton = match Tries::<u16>::build(&table.texts, &ascii, &other) {
+        Ok(tries) => Automaton::Compact(tries),
+        Err(_) => Automaton::Wide(Tries::<u32>::build(&table.texts, &ascii, &other)?),
+    };
 
     let mut targets = Vec::new();
     let mut patterns = Vec::with_capacity(table.texts.len());
@@ -486,8 +576,7 @@ fn compile(
         ));
     }
     Ok(Detector {
-        latin,
-        other,
+        automaton,
         patterns,
         targets,
         entries,
@@ -563,5 +652,40 @@ fn compile_entry(
         unless,
         near,
         lookahead,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3,000 unrelated 24-letter patterns: about 70,000 states.
+    fn patterns() -> Vec<Vec<u8>> {
+        let mut x: u64 = 7;
+        (0..3000)
+            .map(|_| {
+                (0..24)
+                    .map(|_| {
+                        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        b'a' + ((x >> 33) % 26) as u8
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_state_width_too_narrow_is_refused_with_a_reason() {
+        let texts = patterns();
+        let all: Vec<usize> = (0..texts.len()).collect();
+        let err = Tries::<u16>::build(&texts, &all, &[])
+            .err()
+            .expect("too many");
+        assert!(
+            matches!(&err, LoadError::Automaton(r) if r.contains("automaton states")),
+            "{err}"
+        );
+        let wide = Tries::<u32>::build(&texts, &all, &[]).expect("fits");
+        assert!(wide.latin.states() > usize::from(u16::MAX));
     }
 }

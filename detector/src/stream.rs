@@ -17,7 +17,7 @@
 //! [`Window::end_of_text`] confirms everything pending: the agent calls it when the user presses
 //! Enter, pauses, or leaves the window.
 
-use crate::compile::{strict_fold, Detector, Trie, DEAD, NEAR_WINDOW};
+use crate::compile::{strict_fold, Automaton, Detector, StateId, Trie, Tries, DEAD, NEAR_WINDOW};
 use crate::normalise::{Normaliser, Sink};
 use crate::{Match, CONTEXT_CHARS};
 
@@ -57,7 +57,7 @@ const MAX_WALKS: usize = 8;
 /// One anchored walk through a phrase automaton, begun at a word start.
 #[derive(Debug, Clone, Copy)]
 struct Walk {
-    sid: u16,
+    sid: u32,
     start_norm: u64,
     other: bool,
 }
@@ -247,16 +247,49 @@ impl Matcher {
     }
 }
 
-/// Feeds normalised bytes into the automaton; built for the duration of one call.
-struct Run<'r, 'd, F> {
+/// Runs `$body` with `$run` a [`Run`] over the detector's tries, whichever their state-id width
+/// (each width gets its own compiled scan loop).
+macro_rules! with_run {
+    ($m:expr, $det:expr, $on_match:expr, $text_end:expr, |$run:ident| $body:block) => {
+        match &$det.automaton {
+            Automaton::Compact(tries) => {
+                #[allow(unused_mut)]
+                let mut $run = Run {
+                    m: $m,
+                    det: $det,
+                    tries,
+                    on_match: $on_match,
+                    text_end: $text_end,
+                };
+                $body
+            }
+            Automaton::Wide(tries) => {
+                #[allow(unused_mut)]
+                let mut $run = Run {
+                    m: $m,
+                    det: $det,
+                    tries,
+                    on_match: $on_match,
+                    text_end: $text_end,
+                };
+                $body
+            }
+        }
+    };
+}
+
+/// Feeds normalised bytes into the automaton; built for the duration of one call, for the
+/// detector's state-id width `S`.
+struct Run<'r, 'd, F, S> {
     m: &'r mut Matcher,
     det: &'d Detector,
+    tries: &'d Tries<S>,
     on_match: &'r mut F,
     /// Where the text ends, once known (bounds the context window).
     text_end: Option<u32>,
 }
 
-impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
+impl<'d, F: FnMut(Match<'d>), S: StateId> Sink for Run<'_, 'd, F, S> {
     #[inline]
     fn input(&mut self, offset: u32, ch: char) {
         self.m.set_char(offset, ch);
@@ -327,11 +360,7 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
         let mut i = 0;
         while i < self.m.nwalks {
             let walk = self.m.walks[i];
-            let part = if walk.other {
-                &self.det.other
-            } else {
-                &self.det.latin
-            };
+            let part = self.tries.part(walk.other);
             let sid = part.step(walk.sid, byte);
             if part.is_special(sid) {
                 if sid == DEAD {
@@ -347,7 +376,7 @@ impl<'d, F: FnMut(Match<'d>)> Sink for Run<'_, 'd, F> {
     }
 }
 
-impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
+impl<'d, F: FnMut(Match<'d>), S: StateId> Run<'_, 'd, F, S> {
     /// Steps every walk (and a new one, if a word starts) through a whole word and its break, and
     /// keeps the result only if no walk reached the end of a phrase on the way: then nothing but
     /// the walks' states changed. Returns whether it kept it.
@@ -356,16 +385,14 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
         let Some(&first) = letters.first() else {
             return false;
         };
-        let det = self.det;
+        let det = self.tries;
         let m = &mut *self.m;
         // Through the letters, then the word break.
-        let walk_on = |part: &Trie, sid: u16, bytes: &[u8]| {
+        let walk_on = |part: &Trie<S>, sid: u32, bytes: &[u8]| {
             walk_on(part, sid, bytes).and_then(|sid| walk_on(part, sid, b" "))
         };
-        let walk_through = |walk: &Walk| -> Option<u16> {
-            let part = if walk.other { &det.other } else { &det.latin };
-            walk_on(part, walk.sid, letters)
-        };
+        let walk_through =
+            |walk: &Walk| -> Option<u32> { walk_on(det.part(walk.other), walk.sid, letters) };
         let other = first >= 0x80;
         let new = Walk {
             sid: if other {
@@ -479,11 +506,7 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
             self.m.evict_oldest();
         }
         self.m.walks[self.m.nwalks] = Walk {
-            sid: if other {
-                self.det.other.root()
-            } else {
-                self.det.latin.root()
-            },
+            sid: self.tries.part(other).root(),
             start_norm: idx,
             other,
         };
@@ -603,7 +626,7 @@ impl<'d, F: FnMut(Match<'d>)> Run<'_, 'd, F> {
 /// Steps a walk from `sid` through `bytes`: the state it ends in ([`DEAD`] if it died), or `None`
 /// if a phrase ends on the way (then the caller goes byte by byte).
 #[inline(always)]
-fn walk_on(part: &Trie, mut sid: u16, bytes: &[u8]) -> Option<u16> {
+fn walk_on<S: StateId>(part: &Trie<S>, mut sid: u32, bytes: &[u8]) -> Option<u32> {
     for &b in bytes {
         sid = part.step(sid, b);
         if part.is_special(sid) {
@@ -617,7 +640,7 @@ fn walk_on(part: &Trie, mut sid: u16, bytes: &[u8]) -> Option<u16> {
 /// (the dead state's row is all dead), so running on costs a few cached look-ups where stopping
 /// would cost a mispredicted branch at an unpredictable place in the word.
 #[inline(always)]
-fn walk_all(part: &Trie, mut sid: u16, bytes: &[u8]) -> Option<u16> {
+fn walk_all<S: StateId>(part: &Trie<S>, mut sid: u32, bytes: &[u8]) -> Option<u32> {
     let mut ends = false;
     for &b in bytes.iter().chain(b" ") {
         sid = part.step(sid, b);
@@ -750,13 +773,9 @@ impl Window {
     ) {
         self.m.bind(detector);
         self.m.set_char(self.norm.pos(), ch);
-        let mut run = Run {
-            m: &mut self.m,
-            det: detector,
-            on_match: &mut on_match,
-            text_end: None,
-        };
-        self.norm.push(ch, &mut run);
+        with_run!(&mut self.m, detector, &mut on_match, None, |run| {
+            self.norm.push(ch, &mut run);
+        });
         if self.norm.between_words() {
             self.mark.save(&self.norm, &self.m);
         }
@@ -782,13 +801,9 @@ impl Window {
     ) {
         self.mark.valid = false;
         self.m.bind(detector);
-        let mut run = Run {
-            m: &mut self.m,
-            det: detector,
-            on_match: &mut on_match,
-            text_end,
-        };
-        self.norm.push_str(text, &mut run);
+        with_run!(&mut self.m, detector, &mut on_match, text_end, |run| {
+            self.norm.push_str(text, &mut run);
+        });
     }
 
     /// The text ended (Enter, a pause, focus leaving): confirms every pending match. What is typed
@@ -797,14 +812,10 @@ impl Window {
         self.mark.valid = false;
         self.m.bind(detector);
         let end = self.norm.pos();
-        let mut run = Run {
-            m: &mut self.m,
-            det: detector,
-            on_match: &mut on_match,
-            text_end: Some(end),
-        };
-        self.norm.finish(&mut run);
-        run.confirm_all(end);
+        with_run!(&mut self.m, detector, &mut on_match, Some(end), |run| {
+            self.norm.finish(&mut run);
+            run.confirm_all(end);
+        });
     }
 
     /// The user deleted the last character. `buffer` is the window's text after the deletion (its

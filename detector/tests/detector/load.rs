@@ -1,6 +1,6 @@
 //! Loading: the file format, errors that name file and line, local additions and suppressions.
 
-use ward_detector::{Detector, LoadError, Origin, WordlistFile};
+use ward_detector::{Detector, LoadError, Origin, Window, WordlistFile};
 use ward_protocol::Category;
 
 use crate::support::found;
@@ -145,21 +145,53 @@ fn context_window_is_bounded() {
 }
 
 #[test]
-fn lists_too_big_for_the_automaton_are_refused_with_a_reason() {
-    // 4,000 unrelated 24-letter phrases need about 90,000 states, past the 65,535 a table holds.
-    let mut list = String::from("@category violence\n");
+fn lists_beyond_the_compact_state_table_load_and_match() {
+    // 4,000 unrelated 24-letter phrases need about 90,000 states, past the 65,535 that 16-bit
+    // state ids number: the detector switches to 32-bit ones and matches the same way.
+    let mut phrases = Vec::new();
     let mut x: u64 = 7;
     for _ in 0..4000 {
-        list.push_str("3 ");
+        let mut phrase = String::new();
         for _ in 0..24 {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            list.push(char::from(b'a' + ((x >> 33) % 26) as u8));
+            phrase.push(char::from(b'a' + ((x >> 33) % 26) as u8));
         }
-        list.push('\n');
+        phrases.push(phrase);
     }
-    let err = Detector::build(&[file("en/big.txt", &list, Origin::Local)]).unwrap_err();
-    assert!(
-        matches!(err.0.as_slice(), [LoadError::Automaton(reason)] if reason.contains("states")),
-        "{err}"
+    let list: String = std::iter::once("@category violence\n".to_string())
+        .chain(phrases.iter().map(|p| format!("3 {p}\n")))
+        .collect();
+    let d = Detector::build(&[file("en/big.txt", &list, Origin::Local)]).unwrap();
+    assert!(d.automaton_states() > 65_535, "{d:?}");
+    assert_eq!(d.entry_count(), 4000);
+    for i in [0, 1234, 3999] {
+        let text = format!(
+            "before {} after, and {}x",
+            phrases[i].to_uppercase(),
+            phrases[i]
+        );
+        let entry = format!("en/big.txt:{}", i + 2);
+        // Whole text and typed key by key agree: one match, the phrase as a word.
+        let mut whole = Vec::new();
+        d.scan(&text, &mut Default::default(), |m| {
+            whole.push((m.entry.to_string(), m.start, m.end))
+        });
+        assert_eq!(whole, [(entry.clone(), 7, 31)], "{text}");
+        let mut typed = Vec::new();
+        let mut window = Window::new();
+        for ch in text.chars() {
+            window.push(ch, &d, |m| {
+                typed.push((m.entry.to_string(), m.start, m.end))
+            });
+        }
+        window.end_of_text(&d, |m| typed.push((m.entry.to_string(), m.start, m.end)));
+        assert_eq!(typed, whole);
+    }
+    let mut none = 0;
+    d.scan(
+        "abcdefghijklmnopqrstuvwx and a phrase cut shor",
+        &mut Default::default(),
+        |_| none += 1,
     );
+    assert_eq!(none, 0);
 }
