@@ -262,6 +262,8 @@ pub(crate) struct Trie<S> {
     pairs: Vec<S>,
     /// Per state: index into [`Detector::patterns`] of the phrase ending here, or `u32::MAX`.
     pattern: Vec<u32>,
+    /// Whether every state entered by an ASCII letter also loops on it (see [`Trie::loops`]).
+    loops: bool,
 }
 
 /// The state a walk falls into when no phrase continues with the byte read.
@@ -292,6 +294,8 @@ impl<S: StateId> Trie<S> {
         // A plain pointer trie first (children by column), then renumbered breadth-first.
         let mut children: Vec<Vec<(u8, usize)>> = vec![Vec::new()];
         let mut ends: Vec<u32> = vec![u32::MAX];
+        // The column each node is entered by.
+        let mut via: Vec<u8> = vec![0];
         for &i in subset {
             let mut node = 0;
             for &b in &texts[i] {
@@ -301,6 +305,7 @@ impl<S: StateId> Trie<S> {
                     None => {
                         children.push(Vec::new());
                         ends.push(u32::MAX);
+                        via.push(c);
                         let n = children.len() - 1;
                         children[node].push((c, n));
                         n
@@ -344,6 +349,29 @@ impl<S: StateId> Trie<S> {
             pattern[s] = ends[node];
         }
         debug_assert_eq!(id[0], root);
+        // Self-loops: a state entered by a letter stays put on the same letter again, so a word
+        // with a doubled letter ("letter") can be walked as typed and end where its collapsed form
+        // ("leter") does. Normalised phrases never hold the same letter twice in a row, so no
+        // loop displaces a child; if one ever did, there are no loops and such words go the long
+        // way.
+        let mut letter_column = [false; 256];
+        for b in b'a'..=b'z' {
+            letter_column[usize::from(classes[usize::from(b)])] = true;
+        }
+        letter_column[0] = false;
+        let loops = (1..children.len()).all(|node| {
+            let c = via[node];
+            !letter_column[usize::from(c)] || children[node].iter().all(|&(k, _)| k != c)
+        });
+        if loops {
+            for node in 1..children.len() {
+                let c = usize::from(via[node]);
+                if letter_column[c] {
+                    let s = id[node] as usize;
+                    next[s * width + c] = S::from_index(s);
+                }
+            }
+        }
         let mut trie = Trie {
             classes,
             width,
@@ -352,6 +380,7 @@ impl<S: StateId> Trie<S> {
             root,
             pattern,
             pairs: Vec::new(),
+            loops,
         };
         trie.pairs = trie.pair_table();
         Ok(trie)
@@ -398,6 +427,13 @@ impl<S: StateId> Trie<S> {
     #[inline(always)]
     pub(crate) fn is_phrase_end(&self, sid: u32) -> bool {
         sid.wrapping_sub(1) < self.last_end
+    }
+
+    /// Whether walking a word as typed, with doubled letters, ends in the same state as walking its
+    /// collapsed form (every state entered by an ASCII letter loops on it).
+    #[inline(always)]
+    pub(crate) fn loops(&self) -> bool {
+        self.loops
     }
 
     /// The state a walk begins in.

@@ -64,6 +64,22 @@ pub(crate) trait Sink {
         }
         self.byte(b' ', start + text.len() as u32);
     }
+
+    /// As [`Sink::word_as_typed`], for a word in which some letter repeats the one before it (the
+    /// first letter never does): normalised, the word lower-cased with each run of a letter
+    /// collapsed to its first.
+    #[inline]
+    fn word_repeating(&mut self, text: &[u8], start: u32) {
+        let mut last = 0;
+        for (k, &b) in text.iter().enumerate() {
+            let ch = b.to_ascii_lowercase();
+            if ch != last {
+                self.byte(ch, start + k as u32);
+            }
+            last = ch;
+        }
+        self.byte(b' ', start + text.len() as u32);
+    }
 }
 
 /// Room for a plain word with a repeated letter on its way out.
@@ -397,8 +413,10 @@ impl Normaliser {
         let word = &text[..len];
         sink.input_ascii(start, &text[..=len]);
         self.flush_singles(sink);
-        if repeats {
-            // A letter repeats: collapse it, keeping each kept letter's offset.
+        if repeats && u32::from(word[0].to_ascii_lowercase()) != before {
+            sink.word_repeating(word, start);
+        } else if repeats {
+            // The first letter repeats the one before: collapse, keeping each kept letter's offset.
             let out = &mut *self.plain;
             let mut last = before;
             let mut n = 0;

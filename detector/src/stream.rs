@@ -163,6 +163,29 @@ impl Matcher {
         self.emitted = base + len as u64 + 1;
     }
 
+    /// Appends a word as typed to the history, lower-cased, each run of a letter collapsed to its
+    /// first (which keeps its offset), then a word break; the first letter is at input offset
+    /// `start`.
+    #[inline(always)]
+    fn history_collapsing(&mut self, text: &[u8], start: u32) {
+        let base = self.emitted;
+        let mut n = 0u64;
+        let mut last = 0u8;
+        for (k, &b) in text.iter().enumerate() {
+            let ch = b | 0x20;
+            // A repeat is written one place on and overwritten by what follows.
+            let at = ((base + n) & MASK) as usize;
+            self.ring_byte[at] = ch;
+            self.ring_origin[at] = start + k as u32;
+            n += u64::from(ch != last);
+            last = ch;
+        }
+        let at = ((base + n) & MASK) as usize;
+        self.ring_byte[at] = b' ';
+        self.ring_origin[at] = start + text.len() as u32;
+        self.emitted = base + n + 1;
+    }
+
     /// Pathological text (eight open phrase prefixes at once): the walk that began first gives
     /// way. Chosen by its start, not its place in `walks`, so the order walks are kept in never
     /// changes what is found.
@@ -342,6 +365,26 @@ impl<'d, F: FnMut(Match<'d>), S: StateId> Sink for Run<'_, 'd, F, S> {
         }
         self.m
             .history(text.len(), |k| text[k] | 0x20, |k| start + k as u32);
+    }
+
+    /// As [`Run::word_as_typed`], for a word with doubled letters: the tries' self-loops let the
+    /// walks read it as typed, and the history gets its collapsed form.
+    #[inline]
+    fn word_repeating(&mut self, text: &[u8], start: u32) {
+        let loops = self.tries.latin.loops() && self.tries.other.loops();
+        if !loops || !self.m.pending.is_empty() || !self.word_walks(text) {
+            let mut last = 0;
+            for (k, &b) in text.iter().enumerate() {
+                let ch = b.to_ascii_lowercase();
+                if ch != last {
+                    self.byte(ch, start + k as u32);
+                }
+                last = ch;
+            }
+            self.byte(b' ', start + text.len() as u32);
+            return;
+        }
+        self.m.history_collapsing(text, start);
     }
 
     #[inline]
