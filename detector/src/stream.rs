@@ -323,7 +323,7 @@ impl<'d, F: FnMut(Match<'d>), S: StateId> Sink for Run<'_, 'd, F, S> {
         let at = offset as usize % RING;
         match self.m.ring_char.get_mut(at..at + text.len()) {
             // Most words do not wrap around the ring: a plain copy.
-            Some(ring) => ring.copy_from_slice(text),
+            Some(ring) => copy_short(ring, text),
             None => {
                 for (k, &b) in text.iter().enumerate() {
                     self.m.ring_char[(at + k) % RING] = b;
@@ -423,7 +423,7 @@ impl<'d, F: FnMut(Match<'d>), S: StateId> Run<'_, 'd, F, S> {
     /// Steps every walk (and a new one, if a word starts) through a whole word and its break, and
     /// keeps the result only if no walk reached the end of a phrase on the way: then nothing but
     /// the walks' states changed. Returns whether it kept it.
-    #[inline]
+    #[inline(always)]
     fn word_walks(&mut self, letters: &[u8]) -> bool {
         let Some(&first) = letters.first() else {
             return false;
@@ -663,6 +663,32 @@ impl<'d, F: FnMut(Match<'d>), S: StateId> Run<'_, 'd, F, S> {
             c.end.get_or_insert(text_end);
             self.confirm(c);
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the few bytes of a word, in fixed-size moves: a call to the
+/// general copy costs more than the copy itself.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    debug_assert_eq!(dst.len(), n);
+    match n {
+        // Two overlapping fixed-size moves cover any length in between.
+        8..=16 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        2..=3 => {
+            dst[..2].copy_from_slice(&src[..2]);
+            dst[n - 2..].copy_from_slice(&src[n - 2..]);
+        }
+        1 => dst[0] = src[0],
+        0 => {}
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -968,5 +994,18 @@ impl Scratch {
         };
         w.feed(text, det, &mut report, Some(u32::MAX));
         w.end_of_text(det, &mut report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_copies_copy_every_length() {
+        let src: Vec<u8> = (1..=40).collect();
+        for n in 0..=40 {
+            let mut dst = vec![0u8; n];
+            super::copy_short(&mut dst, &src[..n]);
+            assert_eq!(dst, src[..n], "length {n}");
+        }
     }
 }
