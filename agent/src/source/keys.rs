@@ -36,13 +36,16 @@ pub enum Key {
     Other,
 }
 
-/// Which modifiers are held (or locked), as tracked by a source from key presses and releases.
+/// Which modifiers are held (or locked), as a source knows them: from the server's keyboard state
+/// where it has one (X11 with XKB), else tracked from key presses and releases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Modifiers {
     /// Shift is held.
     pub shift: bool,
     /// Caps Lock is on.
     pub caps_lock: bool,
+    /// Num Lock is on: the keypad types digits rather than moving the cursor.
+    pub num_lock: bool,
     /// Control is held.
     pub control: bool,
     /// Alt (left) or Super is held.
@@ -76,6 +79,7 @@ pub mod keysym {
     pub const SUPER_R: u32 = 0xffec;
     pub const ISO_LEVEL3_SHIFT: u32 = 0xfe03;
     pub const MODE_SWITCH: u32 = 0xff7e;
+    pub const NUM_LOCK: u32 = 0xff7f;
     pub const KP_SPACE: u32 = 0xff80;
     pub const KP_0: u32 = 0xffb0;
     pub const KP_9: u32 = 0xffb9;
@@ -94,6 +98,8 @@ pub enum ModifierKey {
     Alt,
     /// AltGr / ISO level 3 (held).
     AltGr,
+    /// Num Lock (toggles on press).
+    NumLock,
 }
 
 /// The modifier a keysym is, if it is one.
@@ -102,6 +108,7 @@ pub fn modifier_of(sym: u32) -> Option<ModifierKey> {
     Some(match sym {
         SHIFT_L | SHIFT_R => ModifierKey::Shift,
         CAPS_LOCK => ModifierKey::CapsLock,
+        NUM_LOCK => ModifierKey::NumLock,
         CONTROL_L | CONTROL_R => ModifierKey::Control,
         META_L | ALT_L | SUPER_L | SUPER_R => ModifierKey::Alt,
         // Right Alt is AltGr on most European layouts; either way it never types a shortcut alone.
@@ -123,6 +130,11 @@ impl Modifiers {
             ModifierKey::Control => self.control = pressed,
             ModifierKey::Alt => self.alt = pressed,
             ModifierKey::AltGr => self.altgr = pressed,
+            ModifierKey::NumLock => {
+                if pressed {
+                    self.num_lock = !self.num_lock;
+                }
+            }
         }
     }
 }
@@ -269,9 +281,20 @@ impl KeySyms {
     }
 }
 
+/// Whether `sym` is one of the keypad's keysyms (`KP_Space` to `KP_Equal`, X11's `IsKeypadKey`).
+fn is_keypad(sym: u32) -> bool {
+    (0xff80..=0xffbd).contains(&sym)
+}
+
 /// Picks the keysym from one group's levels of a key, given the modifiers.
+///
+/// A keypad key whose second level is a keypad keysym (`KP_End` / `KP_1`) takes that level while
+/// Num Lock is on, and Shift then gives the first back, as XKB's keypad key type and Xlib do.
 pub fn pick_keysym(levels: &[u32; 4], mods: Modifiers) -> u32 {
     let [level1, level2, level3, level4] = *levels;
+    if mods.num_lock && is_keypad(level2) {
+        return if mods.shift { level1 } else { level2 };
+    }
     let (lower, upper) = if mods.altgr && level3 != 0 {
         (level3, level4)
     } else {
@@ -558,6 +581,29 @@ mod tests {
             "dead_stroke has no combining form"
         );
         assert_eq!(dead_key_accent(0xfe6f), None);
+    }
+
+    #[test]
+    fn num_lock_turns_the_keypad_into_digits() {
+        // The keypad's 1 key: KP_End, and KP_1 on the second level.
+        const KP_1_ROW: [u32; 4] = [0xff9c, 0xffb1, 0, 0];
+        let num = Modifiers {
+            num_lock: true,
+            ..Modifiers::default()
+        };
+        check(&KP_1_ROW, Modifiers::default(), Key::Navigate);
+        check(&KP_1_ROW, num, Key::Char('1'));
+        // Shift swaps the two: with Num Lock on it gives the cursor key back, without it the digit.
+        check(&KP_1_ROW, Modifiers { shift: true, ..num }, Key::Navigate);
+        check(&KP_1_ROW, mods(true, false), Key::Char('1'));
+        // The keypad's operators type the same either way; Num Lock leaves other keys alone.
+        check(&[0xffab, 0xffab], num, Key::Char('+'));
+        check(&A_ROW, num, Key::Char('a'));
+        check(&ONE_ROW, num, Key::Char('1'));
+        let mut tracked = Modifiers::default();
+        tracked.apply(modifier_of(keysym::NUM_LOCK).unwrap(), true);
+        tracked.apply(ModifierKey::NumLock, false);
+        assert!(tracked.num_lock);
     }
 
     #[test]

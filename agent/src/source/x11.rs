@@ -1,9 +1,14 @@
 //! The X11 source: keys from XInput2 raw events, the foreground window from EWMH properties.
 //!
 //! Raw key events report every key press on the display whichever window has focus, as a keycode; the
-//! source translates it with the server's keyboard mapping and its own record of Shift, Caps Lock,
-//! Control, Alt and AltGr (raw events carry no modifier state), and the keyboard group (the layout a
-//! pupil switched to, such as the second of "gb,ara") from XKB state events. The foreground window is
+//! source translates it with the server's keyboard mapping. Raw events carry no modifier state, so the
+//! modifiers (Shift, Caps Lock, Num Lock, Control, Alt, AltGr) and the keyboard group (the layout a
+//! pupil switched to, such as the second of "gb,ara") come from XKB state events: the server's own
+//! state, read once at start and then pushed with every change, so a modifier held before the agent
+//! started or across a focus change is neither missed nor left stuck, and a key press costs no round
+//! trip. The server sends the state change a modifier key makes after that key's raw event and before
+//! the next key's, so each key is translated with the state it was typed in. Only a server without
+//! XKB has the modifiers tracked from key presses. The foreground window is
 //! `_NET_ACTIVE_WINDOW` on the root when a window manager maintains it, and otherwise the input focus,
 //! checked at each key press. Titles come from `_NET_WM_NAME`, falling back to `WM_NAME`; the owning
 //! process from `_NET_WM_PID`.
@@ -171,21 +176,30 @@ fn lost(e: impl std::fmt::Display) -> SourceError {
     SourceError::Lost(e.to_string())
 }
 
-/// Asks for XKB events when the keyboard group or the keysyms change, and returns the group in
-/// effect now.
+/// The keyboard state XKB reports: the effective modifiers (held, latched and locked together, as a
+/// core modifier mask) and the group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct KeyboardState {
+    mods: u16,
+    group: u8,
+}
+
+/// Asks for XKB events when the modifiers, the keyboard group or the keysyms change, and returns the
+/// state now.
 ///
 /// Once a client uses XKB the server may stop sending it the core `MappingNotify` for new keysyms
 /// (a layout switched with setxkbmap, a key bound on the fly), so XKB's map events are selected too.
 /// Without XKB (a rare server) there is one layout and the first group is right; `None` says so.
-fn watch_group(conn: &RustConnection) -> Option<u8> {
+fn watch_state(conn: &RustConnection) -> Option<KeyboardState> {
     let version = conn.xkb_use_extension(1, 0).ok()?.reply().ok()?;
     if !version.supported {
         return None;
     }
     let core = xkb::DeviceSpec::from(xkb::ID::USE_CORE_KBD);
-    let group = xkb::SelectEventsAuxStateNotify {
-        affect_state: xkb::StatePart::GROUP_STATE,
-        state_details: xkb::StatePart::GROUP_STATE,
+    let parts = xkb::StatePart::MODIFIER_STATE | xkb::StatePart::GROUP_STATE;
+    let state = xkb::SelectEventsAuxStateNotify {
+        affect_state: parts,
+        state_details: parts,
     };
     conn.xkb_select_events(
         core,
@@ -195,13 +209,108 @@ fn watch_group(conn: &RustConnection) -> Option<u8> {
         xkb::EventType::MAP_NOTIFY,
         xkb::MapPart::KEY_SYMS,
         xkb::MapPart::KEY_SYMS,
-        &xkb::SelectEventsAux::new().state_notify(group),
+        &xkb::SelectEventsAux::new().state_notify(state),
     )
     .ok()?
     .check()
     .ok()?;
     let state = conn.xkb_get_state(core).ok()?.reply().ok()?;
-    Some(u8::from(state.group))
+    Some(KeyboardState {
+        mods: u16::from(state.mods),
+        group: u8::from(state.group),
+    })
+}
+
+/// Which core modifier bits (Mod1 to Mod5) mean Num Lock, AltGr and Alt on this server, from its
+/// modifier mapping: the bit a key with that keysym is mapped to. Shift, Lock and Control are fixed
+/// bits; the rest vary with the keymap (Num Lock is Mod2 and AltGr Mod5 on common layouts, the
+/// defaults when no key says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ModifierBits {
+    num_lock: u16,
+    altgr: u16,
+    alt: u16,
+}
+
+impl ModifierBits {
+    const SHIFT: u16 = 1 << 0;
+    const LOCK: u16 = 1 << 1;
+    const CONTROL: u16 = 1 << 2;
+
+    /// Reads the server's modifier mapping; the common layout's bits if it does not answer.
+    fn load(conn: &RustConnection, keymap: &Keymap) -> ModifierBits {
+        let mapping = conn
+            .get_modifier_mapping()
+            .ok()
+            .and_then(|c| c.reply().ok());
+        let Some(mapping) = mapping else {
+            return ModifierBits::COMMON;
+        };
+        let per_modifier = mapping.keycodes.len() / 8;
+        let rows: Vec<&[u8]> = if per_modifier == 0 {
+            Vec::new()
+        } else {
+            mapping.keycodes.chunks(per_modifier).collect()
+        };
+        ModifierBits::from_rows(&rows, |keycode| keymap.key(u32::from(keycode)))
+    }
+
+    const COMMON: ModifierBits = ModifierBits {
+        num_lock: 1 << 4,
+        altgr: 1 << 7,
+        alt: (1 << 3) | (1 << 6),
+    };
+
+    /// From the modifier mapping's eight rows of keycodes (Shift, Lock, Control, Mod1 to Mod5).
+    fn from_rows(rows: &[&[u8]], key: impl Fn(u8) -> KeySyms) -> ModifierBits {
+        let mut found = ModifierBits {
+            num_lock: 0,
+            altgr: 0,
+            alt: 0,
+        };
+        for (index, row) in rows.iter().enumerate().skip(3).take(5) {
+            let bit = 1u16 << index;
+            let syms = row.iter().filter(|&&k| k != 0).flat_map(|&k| {
+                let key = key(k);
+                (0..4).flat_map(move |g| *key.group(g))
+            });
+            for sym in syms {
+                match keys::modifier_of(sym) {
+                    Some(keys::ModifierKey::NumLock) => found.num_lock |= bit,
+                    // Right Alt is AltGr only where the layout says so (ISO_Level3_Shift).
+                    Some(keys::ModifierKey::AltGr) if sym != keys::keysym::ALT_R => {
+                        found.altgr |= bit
+                    }
+                    Some(keys::ModifierKey::Alt | keys::ModifierKey::AltGr) => found.alt |= bit,
+                    _ => {}
+                }
+            }
+        }
+        // A bit that is both (a key mapped oddly) counts as AltGr: it must not turn text into shortcuts.
+        found.alt &= !found.altgr;
+        if found.num_lock == 0 {
+            found.num_lock = ModifierBits::COMMON.num_lock;
+        }
+        if found.altgr == 0 {
+            found.altgr = ModifierBits::COMMON.altgr & !found.alt & !found.num_lock;
+        }
+        if found.alt == 0 {
+            found.alt = ModifierBits::COMMON.alt & !found.altgr & !found.num_lock;
+        }
+        found
+    }
+
+    /// The modifiers a core modifier mask holds.
+    fn modifiers(&self, mask: u16) -> Modifiers {
+        Modifiers {
+            shift: mask & Self::SHIFT != 0,
+            caps_lock: mask & Self::LOCK != 0,
+            num_lock: mask & self.num_lock != 0,
+            control: mask & Self::CONTROL != 0,
+            alt: mask & self.alt != 0,
+            altgr: mask & self.altgr != 0,
+        }
+    }
 }
 
 /// The keyboard mapping: the keysyms of every keycode, per group and level.
@@ -293,10 +402,13 @@ impl Keymap {
 pub struct X11Source {
     display: Arc<Display>,
     keymap: Keymap,
+    /// The core modifier bits of Num Lock, Alt and AltGr in the current keymap.
+    bits: ModifierBits,
+    /// The modifiers in effect: the server's XKB state, or tracked from keys without XKB.
     mods: Modifiers,
     /// The XKB group (layout) in effect: 0 is the first.
     group: u8,
-    /// Whether the server has XKB (the keymap and the group come from it).
+    /// Whether the server has XKB (the keymap, the modifiers and the group come from it).
     xkb: bool,
     /// A dead key waiting for the next letter.
     dead: keys::DeadKeys,
@@ -346,19 +458,27 @@ impl X11Source {
         .map_err(lost)?
         .check()
         .map_err(lost)?;
-        let group = watch_group(conn);
-        let keymap = Keymap::load(conn, group.is_some())?;
-        let mut mods = Modifiers::default();
-        if let Ok(Ok(pointer)) = conn.query_pointer(display.root).map(|c| c.reply()) {
-            mods.caps_lock = u16::from(pointer.mask) & u16::from(xproto::KeyButMask::LOCK) != 0;
-        }
+        let state = watch_state(conn);
+        let keymap = Keymap::load(conn, state.is_some())?;
+        let bits = ModifierBits::load(conn, &keymap);
+        let mods = match state {
+            Some(state) => bits.modifiers(state.mods),
+            // Without XKB, the core state is read once and then tracked from key presses.
+            None => conn
+                .query_pointer(display.root)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .map(|pointer| bits.modifiers(u16::from(pointer.mask)))
+                .unwrap_or_default(),
+        };
         let ewmh = display.ewmh_active().is_some();
         Ok(X11Source {
             display,
             keymap,
+            bits,
             mods,
-            group: group.unwrap_or(0),
-            xkb: group.is_some(),
+            group: state.map_or(0, |s| s.group),
+            xkb: state.is_some(),
             dead: keys::DeadKeys::default(),
             ewmh,
             foreground: None,
@@ -394,7 +514,9 @@ impl X11Source {
         let key = self.keymap.key(keycode);
         let levels = key.group(self.group);
         if let Some(modifier) = keys::modifier_of(levels[0]) {
-            self.mods.apply(modifier, pressed);
+            if !self.xkb {
+                self.mods.apply(modifier, pressed);
+            }
             return None;
         }
         if !pressed {
@@ -461,12 +583,14 @@ impl Source for X11Source {
                 Event::PropertyNotify(e) => self.on_property(&e),
                 Event::XkbStateNotify(e) => {
                     self.group = u8::from(e.group);
+                    self.mods = self.bits.modifiers(u16::from(e.mods));
                     None
                 }
                 Event::MappingNotify(_)
                 | Event::XkbMapNotify(_)
                 | Event::XkbNewKeyboardNotify(_) => {
                     self.keymap = Keymap::load(&self.display.conn, self.xkb)?;
+                    self.bits = ModifierBits::load(&self.display.conn, &self.keymap);
                     None
                 }
                 _ => None,

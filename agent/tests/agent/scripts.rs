@@ -374,3 +374,71 @@ fn polish_arabic_and_portuguese_phrases_become_alerts_as_typed() {
         "{log}"
     );
 }
+
+/// Collects the keys the source reports until Enter (Enter itself left out).
+fn keys_until_enter(rx: &mpsc::Receiver<SourceEvent>) -> Vec<Key> {
+    let mut keys = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(SourceEvent::Key(Key::Enter)) => return keys,
+            Ok(SourceEvent::Key(key)) => keys.push(key),
+            Ok(_) => {}
+            Err(_) => panic!("timed out; got {keys:?}"),
+        }
+    }
+}
+
+/// The keypad keys that type 1488 with Num Lock on (their first level is the cursor key).
+const KEYPAD_1488: &[&str] = &["KP_End", "KP_Left", "KP_Up", "KP_Up"];
+
+#[test]
+fn num_lock_makes_the_keypad_type_digits() {
+    let mut desktop = Desktop::start();
+    desktop.open_terminal("ward keypad test");
+    // Num Lock switched on before the source starts is read from the server's state.
+    desktop.keys(&["Num_Lock"]);
+    let rx = listen(&desktop);
+    desktop.keys(KEYPAD_1488);
+    desktop.keys(&["Return"]);
+    assert_eq!(line(&rx), "1488");
+    // Switched off while the source runs, the same keys move the cursor.
+    desktop.keys(&["Num_Lock"]);
+    desktop.keys(KEYPAD_1488);
+    desktop.keys(&["Return"]);
+    let keys = keys_until_enter(&rx);
+    let moves: Vec<Key> = keys.into_iter().filter(|k| *k != Key::Other).collect();
+    assert_eq!(moves, [Key::Navigate; 4]);
+    // And on again: digits.
+    desktop.keys(&["Num_Lock", "KP_End", "KP_Next", "Return"]);
+    assert_eq!(line(&rx), "13");
+}
+
+#[test]
+fn a_modifier_held_before_the_source_starts_counts_and_does_not_stick() {
+    let mut desktop = Desktop::start();
+    desktop.open_terminal("ward held modifier test");
+    desktop.xdotool(&["keydown", "Control_L"]);
+    desktop.xdotool(&["keydown", "Shift_L"]);
+    let rx = listen(&desktop);
+    // Held from before the start: these are shortcuts, not text.
+    desktop.keys(&["a", "b"]);
+    desktop.xdotool(&["keyup", "Control_L"]);
+    // Shift still held: a capital.
+    desktop.keys(&["c"]);
+    desktop.xdotool(&["keyup", "Shift_L"]);
+    desktop.keys(&["d", "Return"]);
+    let keys = keys_until_enter(&rx);
+    let typed: String = keys
+        .iter()
+        .filter_map(|k| match k {
+            Key::Char(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(typed, "Cd", "{keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| **k == Key::Shortcut).count(),
+        2,
+        "{keys:?}"
+    );
+}
