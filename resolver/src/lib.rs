@@ -17,6 +17,7 @@ pub mod decide;
 pub mod domain;
 pub mod enrolled;
 pub mod identity;
+pub mod inflight;
 pub mod lists;
 pub mod policy;
 pub mod querylog;
@@ -100,6 +101,7 @@ pub async fn serve(config: config::Config) -> anyhow::Result<()> {
     let resolver = std::sync::Arc::new(server::Resolver {
         cache: cache::Cache::new(config.cache.clone()),
         upstreams: upstream::Upstreams::new(&config.upstreams, config.upstream.clone()),
+        inflight: inflight::Inflight::default(),
         limiter: ratelimit::RateLimiter::new(&config.rate_limit),
         tcp_clients: ratelimit::TcpClients::new(&config.rate_limit),
         log,

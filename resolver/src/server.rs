@@ -23,6 +23,7 @@ use crate::cache::{self, Cache, Lookup};
 use crate::config::Config;
 use crate::decide::{decide, Action, Query, Verdict};
 use crate::identity::{self, Identity};
+use crate::inflight::{Fetched, Inflight, Join};
 use crate::querylog::{QueryLog, Record};
 use crate::ratelimit::{Limit, RateLimiter, TcpClients};
 use crate::state::{Local, Snapshot, State};
@@ -127,6 +128,8 @@ pub struct Resolver {
     pub cache: Cache,
     /// Upstream resolvers.
     pub upstreams: Upstreams,
+    /// Upstream queries in flight, shared by identical misses.
+    pub inflight: Inflight,
     /// Per-client limits, when on.
     pub limiter: Option<RateLimiter>,
     /// Open TCP connections per client.
@@ -152,6 +155,15 @@ pub enum Step {
     Drop,
     /// Needs the upstream: finish with [`Resolver::slow`].
     Slow(Box<Work>),
+}
+
+/// A question for the upstream, with the cache key its answer is stored under.
+struct Question<'a> {
+    key: &'a [u8],
+    name_wire: &'a [u8],
+    qtype: u16,
+    qclass: u16,
+    dnssec_ok: bool,
 }
 
 /// A query waiting for the upstream.
@@ -342,21 +354,21 @@ impl Resolver {
                 }
             }
             _ => {
-                let name_wire = &packet[wire::HEADER..request.name_end];
-                let dnssec_ok = request.edns.is_some_and(|e| e.dnssec_ok);
-                match self
-                    .upstreams
-                    .query(name_wire, request.qtype, request.qclass, dnssec_ok)
-                    .await
-                {
-                    Ok(answer) => match self.store(&key, &answer, request.qtype, &snapshot) {
-                        Some(stored) => {
-                            out = stored;
-                            self.finish_cached(&mut out, &packet, &request, limit);
-                        }
-                        None => self.servfail(&mut out, &packet, &request),
-                    },
-                    Err(e) => {
+                let question = Question {
+                    key: &key,
+                    name_wire: &packet[wire::HEADER..request.name_end],
+                    qtype: request.qtype,
+                    qclass: request.qclass,
+                    dnssec_ok: request.edns.is_some_and(|e| e.dnssec_ok),
+                };
+                match self.fetch(question, &snapshot).await {
+                    Fetched::Answer(stored) => {
+                        out.clear();
+                        out.extend_from_slice(&stored);
+                        self.finish_cached(&mut out, &packet, &request, limit);
+                    }
+                    Fetched::Unusable => self.servfail(&mut out, &packet, &request),
+                    Fetched::Failed => {
                         let stale = self.config.cache.serve_stale
                             && self.cache.answer_into(&key, Instant::now(), true, &mut out)
                                 != Lookup::Miss;
@@ -364,7 +376,7 @@ impl Resolver {
                             cached = true;
                             self.finish_cached(&mut out, &packet, &request, limit);
                         } else {
-                            tracing::debug!(%name, error = %e, "answering SERVFAIL");
+                            tracing::debug!(%name, "answering SERVFAIL");
                             self.servfail(&mut out, &packet, &request);
                         }
                     }
@@ -378,12 +390,59 @@ impl Resolver {
         out
     }
 
+    /// The upstream's answer to `question`, stored in the cache. Identical misses already in
+    /// flight share one upstream query: the first asks, the rest wait for its outcome up to the
+    /// upstream deadline, and are released as failed if it ends without one.
+    async fn fetch(&self, question: Question<'_>, snapshot: &Snapshot) -> Fetched {
+        let strip_ech = snapshot.policy.bypass.strip_ech && matches!(question.qtype, 64 | 65);
+        // What is stored depends on ECH stripping too, so a reload that changes it never hands
+        // one policy's answer to a client under the other.
+        let mut flight = Vec::with_capacity(question.key.len() + 1);
+        flight.extend_from_slice(question.key);
+        flight.push(u8::from(strip_ech));
+        match self.inflight.join(&flight) {
+            Join::Follower(follow) => follow
+                .wait(self.upstreams.deadline())
+                .await
+                .unwrap_or(Fetched::Failed),
+            Join::Leader(lead) => {
+                let outcome = self.fetch_upstream(&question, strip_ech).await;
+                lead.finish(outcome.clone());
+                outcome
+            }
+            Join::Alone => self.fetch_upstream(&question, strip_ech).await,
+        }
+    }
+
+    async fn fetch_upstream(&self, question: &Question<'_>, strip_ech: bool) -> Fetched {
+        let answer = self
+            .upstreams
+            .query(
+                question.name_wire,
+                question.qtype,
+                question.qclass,
+                question.dnssec_ok,
+            )
+            .await;
+        match answer {
+            Ok(answer) => match self.store(question.key, &answer, strip_ech) {
+                Some(stored) => Fetched::Answer(stored.into()),
+                None => Fetched::Unusable,
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "no upstream answer");
+                Fetched::Failed
+            }
+        }
+    }
+
     /// Prepares an upstream answer for the cache (no OPT, no ECH if the policy strips it), stores it,
     /// and returns it ready for [`Self::finish_cached`].
-    fn store(&self, key: &[u8], answer: &[u8], qtype: u16, snapshot: &Snapshot) -> Option<Vec<u8>> {
+    /// `strip_ech` is set for HTTPS (65) and SVCB (64) answers when the policy strips ECH keys,
+    /// which hide the real server name.
+    fn store(&self, key: &[u8], answer: &[u8], strip_ech: bool) -> Option<Vec<u8>> {
         let mut clean = upstream::without_opt(answer)?;
-        // HTTPS (65) and SVCB (64) answers can carry ECH keys that hide the real server name.
-        if snapshot.policy.bypass.strip_ech && (qtype == 64 || qtype == 65) {
+        if strip_ech {
             if let Some(stripped) = answer::strip_ech(&clean) {
                 clean = stripped;
             }
@@ -417,13 +476,17 @@ impl Resolver {
             .answer_into(&key, Instant::now(), false, &mut target_answer)
             == Lookup::Miss
         {
-            let answer = self
-                .upstreams
-                .query(&name_wire, request.qtype, 1, false)
-                .await;
-            target_answer = match answer {
-                Ok(a) => self.store(&key, &a, request.qtype, snapshot)?,
-                Err(_) if self.config.cache.serve_stale => {
+            let question = Question {
+                key: &key,
+                name_wire: &name_wire,
+                qtype: request.qtype,
+                qclass: 1,
+                dnssec_ok: false,
+            };
+            target_answer = match self.fetch(question, snapshot).await {
+                Fetched::Answer(a) => a.to_vec(),
+                Fetched::Unusable => return None,
+                Fetched::Failed if self.config.cache.serve_stale => {
                     let mut stale = Vec::new();
                     if self
                         .cache
@@ -434,7 +497,7 @@ impl Resolver {
                     }
                     stale
                 }
-                Err(_) => return None,
+                Fetched::Failed => return None,
             };
         }
         let tier = &snapshot.policy.tiers[identity.tier].name;

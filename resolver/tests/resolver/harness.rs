@@ -83,6 +83,10 @@ pub struct Options {
     pub extra: String,
     /// Listen addresses written into resolver.toml; when empty, `--listen 127.0.0.1:0` is given.
     pub listen: Vec<String>,
+    /// How long one upstream attempt may take, in milliseconds.
+    pub attempt_timeout_ms: u64,
+    /// How long a client waits at most before SERVFAIL, in milliseconds.
+    pub deadline_ms: u64,
 }
 
 impl Options {
@@ -93,6 +97,8 @@ impl Options {
             policy: POLICY.to_string(),
             extra: String::new(),
             listen: Vec::new(),
+            attempt_timeout_ms: 300,
+            deadline_ms: 900,
         }
     }
 }
@@ -126,8 +132,8 @@ pub fn write_config(dir: &Path, options: &Options) -> PathBuf {
     };
     let config = format!(
         "listen = [{listen}]\nupstreams = [\"{}\"]\npolicy = \"policy.toml\"\nstate_dir = \"state\"\n\
-         [upstream]\nattempt_timeout_ms = 300\ndeadline_ms = 900\n{}\n",
-        options.upstream, options.extra
+         [upstream]\nattempt_timeout_ms = {}\ndeadline_ms = {}\n{}\n",
+        options.upstream, options.attempt_timeout_ms, options.deadline_ms, options.extra
     );
     write("resolver.toml", &config);
     dir.join("resolver.toml")

@@ -2,6 +2,7 @@
 //! authoritative upstream started by the tests, queried with hickory-proto messages and `dig`.
 
 mod cli;
+mod coalesce;
 mod harness;
 mod limits;
 mod querylog;

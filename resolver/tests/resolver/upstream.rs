@@ -1,9 +1,10 @@
 //! A small authoritative DNS server for the tests, on loopback port 0 (UDP and TCP), built with
-//! hickory-proto. It answers a fixed zone, counts the queries it gets, and can be stopped to play a
-//! dead upstream.
+//! hickory-proto. It answers a fixed zone, counts the queries it gets, can answer UDP after a delay
+//! (each answer on its own thread, so queries still arrive while earlier ones wait), and can be
+//! stopped to play a dead upstream.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub struct Upstream {
     pub addr: SocketAddr,
     queries: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Upstream {
@@ -37,15 +39,28 @@ impl Upstream {
         tcp.set_nonblocking(true).unwrap();
         let queries = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (q, s) = (queries.clone(), stop.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (q, s, d) = (queries.clone(), stop.clone(), delay_ms.clone());
         thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while !s.load(Ordering::Relaxed) {
                 if let Ok((n, peer)) = udp.recv_from(&mut buf) {
                     q.fetch_add(1, Ordering::Relaxed);
-                    if let Some(answer) = respond(&buf[..n], Some(512)) {
+                    let Some(answer) = respond(&buf[..n], Some(512)) else {
+                        continue;
+                    };
+                    let delay = d.load(Ordering::Relaxed);
+                    if delay == 0 {
                         let _ = udp.send_to(&answer, peer);
+                        continue;
                     }
+                    let Ok(socket) = udp.try_clone() else {
+                        continue;
+                    };
+                    thread::spawn(move || {
+                        thread::sleep(Duration::from_millis(delay));
+                        let _ = socket.send_to(&answer, peer);
+                    });
                 }
             }
         });
@@ -81,7 +96,14 @@ impl Upstream {
             addr,
             queries,
             stop,
+            delay_ms,
         }
+    }
+
+    /// Answers UDP queries only after `delay` from now on.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Queries received so far.
