@@ -601,3 +601,36 @@ impl Source for X11Source {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A keymap with `syms` (first level) on keycodes 10, 11, ...
+    fn keymap(syms: &[u32]) -> impl Fn(u8) -> KeySyms + '_ {
+        move |keycode| {
+            let at = usize::from(keycode).wrapping_sub(10);
+            syms.get(at)
+                .map_or_else(KeySyms::default, |&s| KeySyms::from_core(&[s]))
+        }
+    }
+
+    #[test]
+    fn modifier_bits_follow_the_servers_mapping() {
+        use keys::keysym::*;
+        let syms = [NUM_LOCK, ALT_L, ISO_LEVEL3_SHIFT, SUPER_L, MODE_SWITCH];
+        // Num Lock on Mod3 and AltGr on Mod4 here, unlike the common layout.
+        let rows: [&[u8]; 8] = [&[], &[], &[], &[11], &[], &[10], &[12, 14], &[13]];
+        let bits = ModifierBits::from_rows(&rows, keymap(&syms));
+        assert_eq!(bits.num_lock, 1 << 5);
+        assert_eq!(bits.altgr, 1 << 6);
+        assert_eq!(bits.alt, (1 << 3) | (1 << 7));
+        let m = bits.modifiers((1 << 5) | (1 << 6) | ModifierBits::SHIFT);
+        assert!(m.num_lock && m.altgr && m.shift && !m.alt && !m.caps_lock && !m.control);
+        // A server that maps none of them gets the common layout's bits.
+        assert_eq!(
+            ModifierBits::from_rows(&[&[] as &[u8]; 8], keymap(&[])),
+            ModifierBits::COMMON
+        );
+    }
+}

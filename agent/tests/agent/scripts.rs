@@ -367,6 +367,14 @@ fn polish_arabic_and_portuguese_phrases_become_alerts_as_typed() {
     });
     let context = portuguese["context"].as_str().unwrap();
     assert!(context.contains("não quero mais viver"), "{context}");
+    // Digits from the keypad under Num Lock reach the detector as digits.
+    desktop.keys(&["Num_Lock"]);
+    desktop.keys(KEYPAD_1488);
+    desktop.keys(&["space", "Return", "Num_Lock"]);
+    let numbers = collector.wait_alert("the keypad phrase", |a| {
+        keyboard(a) && a["phrase"] == "1488"
+    });
+    assert_eq!(numbers["category"], "extremism", "{numbers}");
     // Typed text in any script stays out of the log.
     let log = agent.log();
     assert!(
