@@ -1,4 +1,4 @@
-//! The command line, as ../INTERFACES (the CLI contract) fixes it.
+//! The command line, as the CLI contract fixes it (commands, flags and exit codes that scripts rely on).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

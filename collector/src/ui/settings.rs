@@ -65,7 +65,7 @@ impl UiSettings {
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUi {
-    /// Plain-HTTP block page address (`127.0.0.1:8080` in the example; `none` to turn it off).
+    /// Plain-HTTP block page address (default `127.0.0.1:8080`; `none` to turn it off).
     pub block_page_listen: Option<String>,
     /// The address staff use to reach the UI, for links in notifications.
     pub public_url: Option<String>,
