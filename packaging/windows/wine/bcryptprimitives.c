@@ -1,6 +1,6 @@
 /* ProcessPrng for Wine 8 (Debian 12), which lacks bcryptprimitives.dll; Rust's standard library
  * takes its random numbers from it on Windows 10 and later. Used only to run ward-agent.exe under
- * Wine in packaging/windows/check-under-wine; real Windows has the DLL. */
+ * Wine (agent/windows/test, packaging/windows/check-under-wine); real Windows has the DLL. */
 #include <windows.h>
 #include <ntsecapi.h>
 
