@@ -17,10 +17,9 @@ struct Exchange {
     took: Duration,
 }
 
-/// `label` spelled with the letters picked by the bits of `pattern` in upper case.
-fn spelling(label: &str, pattern: usize) -> String {
-    label
-        .chars()
+/// `name` spelled with the letters picked by the bits of `pattern` in upper case.
+fn spelling(name: &str, pattern: usize) -> String {
+    name.chars()
         .enumerate()
         .map(|(i, c)| {
             if pattern >> (i % usize::BITS as usize) & 1 == 1 {
@@ -32,17 +31,16 @@ fn spelling(label: &str, pattern: usize) -> String {
         .collect()
 }
 
-/// Sends `<label>.test.` A from `clients` sockets on distinct loopback addresses, each with its own
+/// Sends `name` A from `clients` sockets on distinct loopback addresses, each with its own
 /// id and letter case, all before reading any answer; then collects every answer.
-fn burst(server: SocketAddr, label: &str, clients: usize) -> Vec<Exchange> {
+fn burst(server: SocketAddr, name: &str, clients: usize) -> Vec<Exchange> {
     let mut sockets = Vec::new();
     for i in 0..clients {
         let socket = UdpSocket::bind(format!("127.0.1.{}:0", i + 1)).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let name = format!("{}.test.", spelling(label, i));
-        let mut packet = harness::query(&name, RecordType::A, true);
+        let mut packet = harness::query(&spelling(name, i), RecordType::A, true);
         packet[0..2].copy_from_slice(&(0x5000 + i as u16).to_be_bytes());
         sockets.push((socket, packet));
     }
@@ -102,7 +100,7 @@ fn fifty_identical_misses_make_one_upstream_query() {
     let ward = Ward::start(options);
     up.set_delay(Duration::from_millis(300));
     let before = up.queries();
-    let exchanges = burst(ward.addr, "coalesce", 50);
+    let exchanges = burst(ward.addr, "coalesce.test.", 50);
     let answers = own_answers(&exchanges);
     for msg in &answers {
         assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
@@ -124,13 +122,40 @@ fn fifty_identical_misses_make_one_upstream_query() {
 }
 
 #[test]
+fn a_burst_of_searches_shares_the_safe_search_lookup() {
+    let up = Upstream::start();
+    let mut options = Options::new(up.addr);
+    options.attempt_timeout_ms = 3000;
+    options.deadline_ms = 4000;
+    let ward = Ward::start(options);
+    up.set_delay(Duration::from_millis(300));
+    let before = up.queries();
+    // Unknown clients get the strictest tier, which enforces safe search by CNAME.
+    let exchanges = burst(ward.addr, "www.google.com.", 40);
+    for msg in own_answers(&exchanges) {
+        assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
+        let answers = harness::answers(&msg).join("\n");
+        assert!(answers.contains("forcesafesearch.google.com."), "{answers}");
+        assert!(
+            answers.contains(&upstream::SAFE_ADDRESS.to_string()),
+            "{answers}"
+        );
+    }
+    assert_eq!(
+        up.queries() - before,
+        1,
+        "one upstream query for the safe-search front end"
+    );
+}
+
+#[test]
 fn followers_of_a_leader_that_times_out_get_servfail_within_the_deadline() {
     let up = Upstream::start();
     let ward = Ward::start(Options::new(up.addr));
     // Answers come long after the 900 ms deadline.
     up.set_delay(Duration::from_secs(3));
     let before = up.queries();
-    let exchanges = burst(ward.addr, "slowleader", 30);
+    let exchanges = burst(ward.addr, "slowleader.test.", 30);
     for (msg, e) in own_answers(&exchanges).iter().zip(&exchanges) {
         assert_eq!(msg.metadata.response_code, ResponseCode::ServFail);
         assert_eq!(
@@ -159,7 +184,7 @@ fn followers_of_a_leader_that_times_out_get_stale_data_when_allowed() {
     std::thread::sleep(Duration::from_millis(1500));
     up.set_delay(Duration::from_secs(3));
     let before = up.queries();
-    let exchanges = burst(ward.addr, "short-burst", 30);
+    let exchanges = burst(ward.addr, "short-burst.test.", 30);
     for (msg, e) in own_answers(&exchanges).iter().zip(&exchanges) {
         assert_eq!(msg.metadata.response_code, ResponseCode::NoError);
         assert_eq!(msg.answers.len(), 1);
