@@ -1,6 +1,10 @@
 //! The query log: one JSON line per decision, written by its own thread so the hot path only hands
 //! over a small record through a bounded channel (when the channel is full the record is counted and
-//! dropped rather than delaying an answer). The current file rotates when it reaches its size or
+//! dropped rather than delaying an answer). The writer never waits inside the channel: it sleeps a
+//! few milliseconds, then takes everything queued at once. A receiver parked in the channel would
+//! have to be woken by the sender of nearly every record (a futex call and a switch of threads per
+//! query, which on a busy core cost about 40% of the answer rate); a sleeping one costs the sender
+//! nothing. The current file rotates when it reaches its size or
 //! holds records from more than a day ago; rotated files are deleted once older than the retention
 //! period, and the oldest go first while all of them together pass the total size bound (so a busy
 //! day cannot fill the disk). Rotated files are named `queries-<UTC time of rotation>.jsonl`, so
@@ -14,7 +18,7 @@ use std::io::{BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,6 +34,12 @@ pub const CURRENT: &str = "queries.jsonl";
 /// Records buffered for the writer (about 80 ms at 100,000 queries per second); beyond that they
 /// are counted and dropped rather than delaying answers or growing memory.
 const CHANNEL: usize = 8_192;
+/// How long the writer sleeps between takes from the channel: short against the time the channel
+/// takes to fill (8,192 records at 150,000 queries per second is 55 ms), long against the cost of a
+/// wake-up.
+const TICK: Duration = Duration::from_millis(5);
+/// How often a quiet or busy writer reports dropped records and checks rotation and retention.
+const IDLE_EVERY: Duration = Duration::from_millis(500);
 /// The current file is rotated once its first record is this old, so retention applies to quiet
 /// resolvers too.
 const ROTATE_AGE: Duration = Duration::from_secs(86_400);
@@ -152,33 +162,49 @@ impl Writer {
 
     fn run(mut self, receiver: Receiver<Record>, dropped: Arc<AtomicU64>) {
         let mut line = String::with_capacity(512);
+        let mut idle = Instant::now();
         self.purge();
         loop {
-            match receiver.recv_timeout(Duration::from_millis(500)) {
-                Ok(record) => {
-                    line.clear();
-                    format_record(&mut line, &record);
-                    if let Err(e) = self.write(line.as_bytes()) {
-                        tracing::warn!(error = %e, "query log write failed");
+            let mut taken = 0usize;
+            let disconnected = loop {
+                match receiver.try_recv() {
+                    Ok(record) => {
+                        taken += 1;
+                        self.write_record(&mut line, &record);
                     }
-                    self.since_check += 1;
-                    if self.since_check >= CHECK_EVERY {
-                        self.housekeeping();
-                    }
+                    Err(TryRecvError::Empty) => break false,
+                    Err(TryRecvError::Disconnected) => break true,
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.file.flush();
-                    let lost = dropped.swap(0, Ordering::Relaxed);
-                    if lost > 0 {
-                        tracing::warn!(lost, "query log fell behind; records were dropped");
-                    }
-                    self.housekeeping();
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.file.flush();
-                    return;
-                }
+            };
+            if disconnected {
+                let _ = self.file.flush();
+                return;
             }
+            if taken == 0 {
+                // Nothing arrived for a tick: put what is buffered on disk.
+                let _ = self.file.flush();
+            }
+            if idle.elapsed() >= IDLE_EVERY {
+                idle = Instant::now();
+                let lost = dropped.swap(0, Ordering::Relaxed);
+                if lost > 0 {
+                    tracing::warn!(lost, "query log fell behind; records were dropped");
+                }
+                self.housekeeping();
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    fn write_record(&mut self, line: &mut String, record: &Record) {
+        line.clear();
+        format_record(line, record);
+        if let Err(e) = self.write(line.as_bytes()) {
+            tracing::warn!(error = %e, "query log write failed");
+        }
+        self.since_check += 1;
+        if self.since_check >= CHECK_EVERY {
+            self.housekeeping();
         }
     }
 
