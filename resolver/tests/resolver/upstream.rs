@@ -28,12 +28,25 @@ pub struct Upstream {
     delay_ms: Arc<AtomicU64>,
 }
 
+/// A UDP socket and a TCP listener on one free loopback port. The kernel picks the UDP port; its TCP
+/// twin may be taken already (another test's connection), so a few ports are tried.
+fn bind_pair() -> (UdpSocket, SocketAddr, std::net::TcpListener) {
+    let mut last = None;
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = udp.local_addr().unwrap();
+        match std::net::TcpListener::bind(addr) {
+            Ok(tcp) => return (udp, addr, tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP: {last:?}");
+}
+
 impl Upstream {
     /// Starts the server on a free loopback port.
     pub fn start() -> Upstream {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = std::net::TcpListener::bind(addr).unwrap();
+        let (udp, addr, tcp) = bind_pair();
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         tcp.set_nonblocking(true).unwrap();
