@@ -308,25 +308,6 @@ fn wordlists_reload_live_and_a_broken_file_keeps_the_last_good_set() {
     });
 }
 
-/// `ward-collector notices --json`: one object per user seen in a monitored session.
-fn notices(collector: &Collector) -> Vec<Value> {
-    let out = std::process::Command::new(crate::programs::program("ward-collector"))
-        .args(["notices", "--json", "--data-dir"])
-        .arg(&collector.data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn the_session_helper_and_the_service_split_the_work() {
     let tmp = tempfile::tempdir().unwrap();
@@ -372,7 +353,8 @@ fn the_session_helper_and_the_service_split_the_work() {
     // Disclosure: the helper's session record carries the showing, the service's heartbeat takes it
     // to the collector, which records it for the user with the SHA-256 of the school's text.
     let seen = wait_for("the notice record at the collector", 60, || {
-        notices(&collector)
+        collector
+            .notices()
             .into_iter()
             .find(|u| u["user"] == "pupil.notice" && u["never_shown"] == false)
     });

@@ -114,27 +114,23 @@ impl Collector {
 
     /// Every stored alert.
     pub fn alerts(&self) -> Vec<Value> {
-        let out = Command::new(program("ward-collector"))
-            .args(["alerts", "--json", "--data-dir"])
-            .arg(&self.data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        self.list("alerts")
     }
 
     /// Every enrolled device, as `ward-collector devices --json` lists them.
     pub fn devices(&self) -> Vec<Value> {
+        self.list("devices")
+    }
+
+    /// `ward-collector notices --json`: one object per user seen in a monitored session.
+    pub fn notices(&self) -> Vec<Value> {
+        self.list("notices")
+    }
+
+    /// The JSON lines `ward-collector <command> --json` prints for this collector's data.
+    fn list(&self, command: &str) -> Vec<Value> {
         let out = Command::new(program("ward-collector"))
-            .args(["devices", "--json", "--data-dir"])
+            .args([command, "--json", "--data-dir"])
             .arg(&self.data)
             .output()
             .unwrap();
