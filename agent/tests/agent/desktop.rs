@@ -132,6 +132,18 @@ impl Desktop {
         self.xdotool(&["set_window", "--name", title, &window.to_string()]);
     }
 
+    /// Waits until `log` (the log of whichever process shows the notice) says the monitoring notice
+    /// was shown and its window has closed again, so it no longer takes the keyboard focus.
+    pub fn wait_notice_closed(&self, what: &str, log: impl Fn() -> String) {
+        wait_until(what, || {
+            log().contains("monitoring notice shown")
+                && self
+                    .xdotool(&["search", "--name", "^Monitoring notice$"])
+                    .trim()
+                    .is_empty()
+        });
+    }
+
     /// Runs xdotool on this display and returns its standard output.
     pub fn xdotool(&self, args: &[&str]) -> String {
         let out = Command::new("xdotool")

@@ -7,32 +7,19 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::desktop::{wait_until, Desktop};
-use crate::programs::{wait_for, Agent, Collector};
-
-/// The test configuration: the notice shows for a second (so tests see it go), screenshots on.
-const CONFIG: &str = "[monitor]\nnotice_seconds = 1\nidle_flush_ms = 500\n";
-
-fn keyboard(a: &Value) -> bool {
-    a["source"] == "keyboard"
-}
+use crate::programs::{keyboard, wait_for, Agent, Collector, QUICK_NOTICE};
 
 /// Starts the agent on `desktop` and waits until the monitoring notice has come and gone.
 fn run_on(agent: &mut Agent, desktop: &Desktop) {
     agent.run(Some(&desktop.display));
-    wait_until("the monitoring notice closes", || {
-        agent.log().contains("monitoring notice shown")
-            && desktop
-                .xdotool(&["search", "--name", "^Monitoring notice$"])
-                .trim()
-                .is_empty()
-    });
+    desktop.wait_notice_closed("the monitoring notice closes", || agent.log());
 }
 
 #[test]
 fn a_typed_phrase_and_a_concerning_title_become_alerts_with_screenshots() {
     let tmp = tempfile::tempdir().unwrap();
     let collector = Collector::start(&tmp.path().join("collector"));
-    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), QUICK_NOTICE);
     agent.enrol(&collector);
     let mut desktop = Desktop::start();
     let window = desktop.open_terminal("Chat");
@@ -78,7 +65,7 @@ fn a_typed_phrase_and_a_concerning_title_become_alerts_with_screenshots() {
 fn backspaced_text_and_a_benign_session_raise_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let collector = Collector::start(&tmp.path().join("collector"));
-    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), QUICK_NOTICE);
     agent.enrol(&collector);
     let mut desktop = Desktop::start();
     let window = desktop.open_terminal("Homework");
@@ -260,7 +247,7 @@ fn wordlists_reload_live_and_a_broken_file_keeps_the_last_good_set() {
         &lists,
     );
     let collector = Collector::start(&tmp.path().join("collector"));
-    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), QUICK_NOTICE);
     // Point this agent at its own copy of the lists.
     let config = std::fs::read_to_string(&agent.config)
         .unwrap()
@@ -316,7 +303,7 @@ fn the_session_helper_and_the_service_split_the_work() {
     let notice = "This computer is monitored by the school to keep you safe.";
     let config = format!(
         "[identity]\nuser = \"pupil.notice\"\n{}notice = \"{notice}\"\n[shipper]\nheartbeat_seconds = 1\n",
-        CONFIG
+        QUICK_NOTICE
     );
     let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), &config);
     agent.enrol(&collector);
@@ -326,14 +313,8 @@ fn the_session_helper_and_the_service_split_the_work() {
     agent.run(None);
     let _helper = agent.session_helper(&desktop.display);
     let helper_log = agent.dir.join("helper.log");
-    wait_until("the helper's notice closes", || {
-        std::fs::read_to_string(&helper_log)
-            .unwrap_or_default()
-            .contains("monitoring notice shown")
-            && desktop
-                .xdotool(&["search", "--name", "^Monitoring notice$"])
-                .trim()
-                .is_empty()
+    desktop.wait_notice_closed("the helper's notice closes", || {
+        std::fs::read_to_string(&helper_log).unwrap_or_default()
     });
     desktop.xdotool(&["windowactivate", "--sync", &window.to_string()]);
     desktop.type_text("they said kill yourself ");

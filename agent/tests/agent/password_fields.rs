@@ -9,15 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::desktop::{wait_until, Desktop};
-use crate::programs::{Agent, Collector};
+use crate::programs::{keyboard, Agent, Collector, QUICK_NOTICE};
 
 /// Where Debian's at-spi2-core installs the accessibility bus launcher.
 const LAUNCHER: &str = "/usr/libexec/at-spi-bus-launcher";
-
-const CONFIG: &str = "[monitor]\nnotice_seconds = 1\nidle_flush_ms = 500\n";
 
 /// A desktop session's buses: a session D-Bus and the accessibility bus its launcher starts (which
 /// publishes its address on the X root window as `AT_SPI_BUS`). Killed, with everything they
@@ -152,15 +148,11 @@ fn wait_active(desktop: &Desktop, title: &str) {
     });
 }
 
-fn keyboard(a: &Value) -> bool {
-    a["source"] == "keyboard"
-}
-
 #[test]
 fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
     let tmp = tempfile::tempdir().unwrap();
     let collector = Collector::start(&tmp.path().join("collector"));
-    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), QUICK_NOTICE);
     agent.enrol(&collector);
     let mut desktop = Desktop::start();
     let buses = Buses::start(&desktop.display, &tmp.path().join("runtime"));
@@ -170,13 +162,7 @@ fn a_phrase_typed_into_a_password_field_is_not_read_and_in_an_entry_it_is() {
             .log()
             .contains("password fields are recognised through the accessibility bus")
     });
-    wait_until("the monitoring notice closes", || {
-        agent.log().contains("monitoring notice shown")
-            && desktop
-                .xdotool(&["search", "--name", "^Monitoring notice$"])
-                .trim()
-                .is_empty()
-    });
+    desktop.wait_notice_closed("the monitoring notice closes", || agent.log());
 
     // A sign-in dialog whose title does not say "password": only the field's role tells.
     let mut sign_in = buses.dialog(&desktop, &["--password", "--title", "Sign in"]);

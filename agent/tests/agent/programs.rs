@@ -25,6 +25,15 @@ pub fn program(name: &str) -> PathBuf {
     path
 }
 
+/// A desktop test's agent configuration: the notice shows for a second (so tests see it go) and a
+/// pause of half a second confirms a phrase typed last.
+pub const QUICK_NOTICE: &str = "[monitor]\nnotice_seconds = 1\nidle_flush_ms = 500\n";
+
+/// Whether a stored alert came from typing.
+pub fn keyboard(alert: &Value) -> bool {
+    alert["source"] == "keyboard"
+}
+
 /// Polls `check` until it returns `Some`, failing after `secs` seconds.
 pub fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);

@@ -14,13 +14,12 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::Value;
 use ward_agent::source::x11::{Display, X11Source};
 use ward_agent::source::{Key, Source, SourceEvent};
 use x11rb::protocol::xproto::ConnectionExt as _;
 
-use crate::desktop::{wait_until, Desktop};
-use crate::programs::{Agent, Collector};
+use crate::desktop::Desktop;
+use crate::programs::{keyboard, Agent, Collector, QUICK_NOTICE};
 
 /// Keycodes (evdev, as Xvfb numbers them) of the keys the test words use.
 mod keycode {
@@ -316,30 +315,17 @@ fn a_second_layout_switched_to_types_its_own_script() {
     assert_eq!(line(&rx), "sh");
 }
 
-/// Test configuration: a short notice and a short idle flush.
-const CONFIG: &str = "[monitor]\nnotice_seconds = 1\nidle_flush_ms = 500\n";
-
-fn keyboard(a: &Value) -> bool {
-    a["source"] == "keyboard"
-}
-
 #[test]
 fn polish_arabic_and_portuguese_phrases_become_alerts_as_typed() {
     let tmp = tempfile::tempdir().unwrap();
     let collector = Collector::start(&tmp.path().join("collector"));
-    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), CONFIG);
+    let mut agent = Agent::new(&tmp.path().join("agent"), &collector.url(), QUICK_NOTICE);
     agent.enrol(&collector);
     let mut desktop = Desktop::start();
     let window = desktop.open_terminal("Czat");
     set_layout(&desktop, POLISH);
     agent.run(Some(&desktop.display));
-    wait_until("the monitoring notice closes", || {
-        agent.log().contains("monitoring notice shown")
-            && desktop
-                .xdotool(&["search", "--name", "^Monitoring notice$"])
-                .trim()
-                .is_empty()
-    });
+    desktop.wait_notice_closed("the monitoring notice closes", || agent.log());
     desktop.xdotool(&["windowactivate", "--sync", &window.to_string()]);
 
     desktop.keys(POLISH_KEYS);
