@@ -27,6 +27,9 @@ pub enum Limit {
     Slip,
     /// Over the limit: do not answer.
     Drop,
+    /// Over the limit on TCP: answer REFUSED (the client is already on the transport a truncated
+    /// answer would send it to).
+    Refuse,
 }
 
 struct Bucket {
@@ -70,23 +73,17 @@ impl RateLimiter {
         })
     }
 
-    /// Decides for a UDP query from `ip` at `now`.
-    pub fn check(&self, policy: &Policy, ip: IpAddr, now: Instant) -> Limit {
+    /// Decides for a query from `ip` at `now`, over TCP or UDP (each has its own buckets, so a UDP
+    /// flood forging an address does not starve that client's TCP retries).
+    pub fn check(&self, policy: &Policy, ip: IpAddr, tcp: bool, now: Instant) -> Limit {
         let Some(key) = client_key(&self.exempt, policy, ip) else {
             return Limit::Pass;
         };
-        match self.take((key, false), now) {
+        match self.take((key, tcp), now) {
             None => Limit::Pass,
+            Some(_) if tcp => Limit::Refuse,
             Some(over) if over % 2 == 1 => Limit::Slip,
             Some(_) => Limit::Drop,
-        }
-    }
-
-    /// Whether a TCP query from `ip` at `now` is within the limit.
-    pub fn check_tcp(&self, policy: &Policy, ip: IpAddr, now: Instant) -> bool {
-        match client_key(&self.exempt, policy, ip) {
-            None => true,
-            Some(key) => self.take((key, true), now).is_none(),
         }
     }
 
@@ -199,7 +196,7 @@ mod tests {
         let count = |ip: &str, n: usize, at: Instant| {
             let ip: IpAddr = ip.parse().unwrap();
             (0..n).fold([0usize; 3], |mut acc, _| {
-                acc[limiter.check(&policy, ip, at) as usize] += 1;
+                acc[limiter.check(&policy, ip, false, at) as usize] += 1;
                 acc
             })
         };
@@ -220,12 +217,12 @@ mod tests {
         // TCP has buckets of its own: a UDP flood forging an address does not starve its TCP.
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
         let tcp: Vec<bool> = (0..25)
-            .map(|_| limiter.check_tcp(&policy, ip, t0 + Duration::from_secs(1)))
+            .map(|_| limiter.check(&policy, ip, true, t0 + Duration::from_secs(1)) == Limit::Pass)
             .collect();
         assert_eq!(tcp.iter().filter(|p| **p).count(), 20);
         assert!(!tcp[20..].iter().any(|p| *p));
         let school: IpAddr = "10.20.0.1".parse().unwrap();
-        assert!((0..1000).all(|_| limiter.check_tcp(&policy, school, t0)));
+        assert!((0..1000).all(|_| limiter.check(&policy, school, true, t0) == Limit::Pass));
     }
 
     #[test]

@@ -211,47 +211,24 @@ impl Resolver {
             }
         };
         let policy = &snapshot.policy;
-        if let (true, Some(limiter)) = (tcp, &self.limiter) {
-            if !limiter.check_tcp(policy, client, started) {
-                wire::minimal_answer(
-                    out,
-                    packet,
-                    &request,
-                    rcode::REFUSED,
-                    false,
-                    self.our_payload(),
-                );
+        let verdict = self
+            .limiter
+            .as_ref()
+            .map_or(Limit::Pass, |l| l.check(policy, client, tcp, started));
+        let refuse = match verdict {
+            Limit::Drop => return Step::Drop,
+            Limit::Slip => {
+                let payload = self.our_payload();
+                wire::minimal_answer(out, packet, &request, rcode::NOERROR, true, payload);
                 return Step::Reply;
             }
-        }
-        if !tcp {
-            if let Some(limiter) = &self.limiter {
-                match limiter.check(policy, client, started) {
-                    Limit::Pass => {}
-                    Limit::Slip => {
-                        wire::minimal_answer(
-                            out,
-                            packet,
-                            &request,
-                            rcode::NOERROR,
-                            true,
-                            self.our_payload(),
-                        );
-                        return Step::Reply;
-                    }
-                    Limit::Drop => return Step::Drop,
-                }
-            }
-        }
-        if request.qclass != 1 {
-            wire::minimal_answer(
-                out,
-                packet,
-                &request,
-                rcode::REFUSED,
-                false,
-                self.our_payload(),
-            );
+            Limit::Refuse => true,
+            // Only the Internet class is served.
+            Limit::Pass => request.qclass != 1,
+        };
+        if refuse {
+            let payload = self.our_payload();
+            wire::minimal_answer(out, packet, &request, rcode::REFUSED, false, payload);
             return Step::Reply;
         }
         let limit = if tcp {
