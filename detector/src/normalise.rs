@@ -70,16 +70,23 @@ pub(crate) trait Sink {
     /// collapsed to its first.
     #[inline]
     fn word_repeating(&mut self, text: &[u8], start: u32) {
-        let mut last = 0;
-        for (k, &b) in text.iter().enumerate() {
-            let ch = b.to_ascii_lowercase();
-            if ch != last {
-                self.byte(ch, start + k as u32);
-            }
-            last = ch;
-        }
-        self.byte(b' ', start + text.len() as u32);
+        collapsed_bytes(self, text, start);
     }
+}
+
+/// Feeds a plain word to `sink` byte by byte, lower-cased with each run of a letter collapsed to
+/// its first, then its break: what [`Sink::word_repeating`] means, for sinks that take the slow way.
+#[inline]
+pub(crate) fn collapsed_bytes<S: Sink + ?Sized>(sink: &mut S, text: &[u8], start: u32) {
+    let mut last = 0;
+    for (k, &b) in text.iter().enumerate() {
+        let ch = b.to_ascii_lowercase();
+        if ch != last {
+            sink.byte(ch, start + k as u32);
+        }
+        last = ch;
+    }
+    sink.byte(b' ', start + text.len() as u32);
 }
 
 /// Room for a plain word with a repeated letter on its way out.

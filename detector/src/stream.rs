@@ -18,7 +18,7 @@
 //! Enter, pauses, or leaves the window.
 
 use crate::compile::{strict_fold, Automaton, Detector, StateId, Trie, Tries, DEAD, NEAR_WINDOW};
-use crate::normalise::{Normaliser, Sink};
+use crate::normalise::{collapsed_bytes, Normaliser, Sink};
 use crate::{Match, CONTEXT_CHARS};
 
 /// History of normalised bytes (and of input characters) kept per window; longer than a pattern
@@ -373,15 +373,7 @@ impl<'d, F: FnMut(Match<'d>), S: StateId> Sink for Run<'_, 'd, F, S> {
     fn word_repeating(&mut self, text: &[u8], start: u32) {
         let loops = self.tries.latin.loops() && self.tries.other.loops();
         if !loops || !self.m.pending.is_empty() || !self.word_walks(text) {
-            let mut last = 0;
-            for (k, &b) in text.iter().enumerate() {
-                let ch = b.to_ascii_lowercase();
-                if ch != last {
-                    self.byte(ch, start + k as u32);
-                }
-                last = ch;
-            }
-            self.byte(b' ', start + text.len() as u32);
+            collapsed_bytes(self, text, start);
             return;
         }
         self.m.history_collapsing(text, start);
